@@ -1,0 +1,174 @@
+"""Stage 1: bytes (or a path, PIL image, array) -> a decoded, validated image.
+
+Limits are checked in this order, each before the work it protects: byte size before opening,
+format from the header, dimensions and pixel count from the header before the pixels are
+decoded, then the full decode (a truncated or corrupt file fails here), then the EXIF
+orientation is applied. The result is always 8-bit BGR (the models' training colour order).
+Pillow's global settings are never changed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import (
+    ImageBytesSizeError,
+    InvalidImageFormatError,
+    InvalidImageSizeError,
+    InvalidRequestError,
+)
+from .settings import ImageLimits
+
+if TYPE_CHECKING:
+    from .engine import ImageInput
+
+__all__ = ["ACCEPTED_FORMATS", "DecodedImage", "decode_bytes", "load_image"]
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "ICO", "TIFF", "MPO")
+"""Azure's accepted formats; for multi-frame files the first frame is read."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """An image ready for the pipeline.
+
+    ``pixels``: shape (height, width, 3), dtype uint8, BGR, C-contiguous; the EXIF orientation
+    is already applied, so these are the pixels of "the original image" for every coordinate.
+    """
+
+    pixels: npt.NDArray[np.uint8]
+    source_format: str
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def load_image(source: ImageInput, limits: ImageLimits) -> DecodedImage:
+    """Decode and validate any accepted input (strings are file paths, never URLs)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return decode_bytes(bytes(source), limits)
+    if isinstance(source, str | os.PathLike):
+        return decode_bytes(_read_file(Path(source), limits), limits)
+    if isinstance(source, Image.Image):
+        _check_dimensions(source.size, limits)
+        return DecodedImage(_to_bgr(_oriented(source)), source.format or "PIL")
+    if isinstance(source, np.ndarray):
+        return DecodedImage(_array_to_bgr(source, limits), "ndarray")
+    raise InvalidRequestError(
+        f"cannot read an image from a {type(source).__name__}; "
+        "pass bytes, a file path, a PIL image or a uint8 array"
+    )
+
+
+def decode_bytes(data: bytes, limits: ImageLimits) -> DecodedImage:
+    """Decode encoded image bytes (JPEG, PNG, GIF, BMP, WEBP, ICO, TIFF, MPO)."""
+    if len(data) == 0 or len(data) > limits.max_bytes:
+        raise ImageBytesSizeError(
+            f"The image size is not allowed to be zero or larger than {limits.max_bytes} bytes."
+        )
+    try:
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except (UnidentifiedImageError, Image.DecompressionBombWarning) as exc:
+        if isinstance(exc, Image.DecompressionBombWarning):
+            raise _size_error(limits) from exc
+        raise InvalidImageFormatError() from exc
+    except Image.DecompressionBombError as exc:
+        raise _size_error(limits) from exc
+    except (OSError, ValueError, SyntaxError) as exc:  # malformed headers
+        raise InvalidImageFormatError() from exc
+    with image:
+        _check_dimensions(image.size, limits)
+        try:
+            image.load()
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:  # truncated or corrupt data
+            raise InvalidImageFormatError(
+                "Image format is not valid", inner_message=f"Image format is not valid: {exc}"
+            ) from exc
+        source_format = image.format or "unknown"
+        return DecodedImage(_to_bgr(_oriented(image)), source_format)
+
+
+def _read_file(path: Path, limits: ImageLimits) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise ImageBytesSizeError(
+                f"The image size is not allowed to be zero or larger than {limits.max_bytes} "
+                "bytes."
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read image file {path}: {exc.strerror or exc}") from exc
+
+
+def _size_error(limits: ImageLimits) -> InvalidImageSizeError:
+    return InvalidImageSizeError(
+        f"The image has more than {limits.max_pixels} pixels, which is not allowed."
+    )
+
+
+def _check_dimensions(size: tuple[int, int], limits: ImageLimits) -> None:
+    width, height = size
+    too_small = min(width, height) < (1 if limits.relaxed else limits.min_side)
+    if too_small or max(width, height) > limits.max_side:
+        raise InvalidImageSizeError(
+            f"The image dimension is not allowed to be smaller than {limits.min_side} and "
+            f"larger than {limits.max_side}."
+        )
+    if width * height > limits.max_pixels:
+        raise _size_error(limits)
+
+
+def _oriented(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation tag (if any) so pixels are as a viewer shows them."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+        return image  # unreadable EXIF: the stored pixel grid is the best we have
+
+
+def _to_bgr(image: Image.Image) -> npt.NDArray[np.uint8]:
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = float(values.max()) or 1.0
+        gray = np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def _array_to_bgr(array: npt.NDArray[np.generic], limits: ImageLimits) -> npt.NDArray[np.uint8]:
+    if array.dtype != np.uint8:
+        raise InvalidRequestError(f"an image array must have dtype uint8, got {array.dtype}")
+    if array.ndim == 2:
+        rgb = np.repeat(array[:, :, None], 3, axis=2)
+    elif array.ndim == 3 and array.shape[2] == 3:
+        rgb = array
+    elif array.ndim == 3 and array.shape[2] == 4:
+        alpha = array[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = (array[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    else:
+        raise InvalidRequestError(
+            f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}"
+        )
+    _check_dimensions((int(rgb.shape[1]), int(rgb.shape[0])), limits)
+    return np.ascontiguousarray(rgb[:, :, ::-1], dtype=np.uint8)

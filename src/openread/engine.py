@@ -1,0 +1,88 @@
+"""The engine: the one place where the pipeline stages are composed.
+
+    bytes/path/PIL/ndarray --decode--> DecodedImage --detect--> TextRegion[]
+        --orient--> LineCrop[] --recognize--> RecognizedLine[] --words--> LineWords[]
+        --layout--> ReadResult
+
+The engine is stateless per call and thread-safe (onnxruntime sessions are safe to call from
+several threads), owns no threads of its own (``parallel`` does), and pickles by its settings:
+an unpickled engine loads its models again from the installed package, so it can be shipped to
+worker processes (e.g. Ray Data actors).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import TYPE_CHECKING, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from . import decode, detect, layout, orient, recognize, words
+from .models import ModelStore
+from .result import ReadResult
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["Engine", "ImageInput", "read"]
+
+ImageInput = Union[
+    bytes,
+    bytearray,
+    memoryview,
+    str,
+    "os.PathLike[str]",
+    "Image.Image",
+    npt.NDArray[np.uint8],
+]
+"""What ``read`` accepts: encoded image bytes, a file path (never a URL: strings are paths),
+a PIL image, or an array of shape (H, W) or (H, W, 3) RGB / (H, W, 4) RGBA, dtype uint8."""
+
+
+class Engine:
+    """Reads text in images. Build it once (it loads and verifies the models), call ``read``
+    from any number of threads."""
+
+    def __init__(self, settings: Settings | None = None, models: ModelStore | None = None) -> None:
+        self.settings = settings or Settings()
+        self.models = models or ModelStore.load(self.settings.threads)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None) -> Engine:
+        """Load and verify the models; raise ``ModelError`` if a file is missing or altered."""
+        return cls(settings)
+
+    def __reduce__(self) -> tuple[type[Engine], tuple[Settings]]:
+        return (Engine, (self.settings,))
+
+    def warm_up(self) -> None:
+        """Run every model once so that the first request does not pay for initialisation."""
+        self.models.warm_up()
+
+    def read(self, image: ImageInput) -> ReadResult:
+        """Read the text in ``image``. Raises an ``InvalidRequestError`` for bad input."""
+        decoded = decode.load_image(image, self.settings.limits)
+        return self.read_decoded(decoded)
+
+    def read_decoded(self, image: decode.DecodedImage) -> ReadResult:
+        """Read an already decoded and validated image."""
+        regions = detect.detect(self.models.detector, image.pixels)
+        oriented = orient.orient(self.models.classifier, image.pixels, regions)
+        lines = recognize.recognize_oriented(self.models, oriented)
+        split = [words.split_words(line) for line in lines]
+        return layout.build(split, image.width, image.height, self.settings.model_version)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_engine() -> Engine:
+    return Engine(Settings.from_env())
+
+
+def read(image: ImageInput) -> ReadResult:
+    """Read the text in ``image`` with the process-wide default engine (built on first use from
+    the ``OPENREAD_*`` environment)."""
+    return _default_engine().read(image)
+

@@ -1,0 +1,115 @@
+"""The typed output tree of a read: ``ReadResult > Block > Line > Word``.
+
+Every coordinate is an integer pixel of the original image after its EXIF orientation was
+applied, clamped to ``[0, width-1] x [0, height-1]``. Every polygon has exactly four points,
+clockwise, starting at the text's own top-left corner (for upside-down text that is the
+bottom-right corner on screen). The invariants that Azure's schema implies are checked when
+the objects are built, so a ``ReadResult`` that exists is a valid one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Block", "Line", "Point", "Quad", "ReadResult", "Word"]
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A pixel position; ``x`` grows to the right, ``y`` downwards, both >= 0."""
+
+    x: int
+    y: int
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.x, int) and isinstance(self.y, int)):
+            raise TypeError(f"Point coordinates must be int, got {self.x!r}, {self.y!r}")
+        if self.x < 0 or self.y < 0:
+            raise ValueError(f"Point coordinates must be >= 0, got ({self.x}, {self.y})")
+
+
+Quad = tuple[Point, Point, Point, Point]
+"""Four corners, clockwise from the text's own top-left corner."""
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """An unbroken run of characters (punctuation and each CJK character stand alone)."""
+
+    text: str
+    polygon: Quad
+    confidence: float
+
+    def __post_init__(self) -> None:
+        if not self.text or any(ch.isspace() for ch in self.text):
+            raise ValueError(f"a word is a non-empty run without spaces, got {self.text!r}")
+        if len(self.polygon) != 4:
+            raise ValueError("a word polygon has exactly 4 points")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A line of text: its words in reading order; ``text`` is the words joined by spaces."""
+
+    text: str
+    polygon: Quad
+    words: tuple[Word, ...]
+
+    def __post_init__(self) -> None:
+        if not self.words:
+            raise ValueError("a line has at least one word")
+        if self.text != " ".join(w.text for w in self.words):
+            raise ValueError(f"line text {self.text!r} is not its words joined by spaces")
+        if len(self.polygon) != 4:
+            raise ValueError("a line polygon has exactly 4 points")
+
+    @property
+    def confidence(self) -> float:
+        """Mean of the word confidences (not on the wire: Azure has no line confidence)."""
+        return sum(w.confidence for w in self.words) / len(self.words)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A group of lines in reading order (Azure 4.0 returns one block holding every line)."""
+
+    lines: tuple[Line, ...]
+
+    def __post_init__(self) -> None:
+        if not self.lines:
+            raise ValueError("a block has at least one line")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """What was read in one image."""
+
+    width: int
+    height: int
+    model_version: str
+    blocks: tuple[Block, ...]
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.height < 1:
+            raise ValueError("image size must be at least 1x1")
+        for line in self.lines:
+            for point in (*line.polygon, *(p for w in line.words for p in w.polygon)):
+                if point.x >= self.width or point.y >= self.height:
+                    raise ValueError(f"{point} lies outside the {self.width}x{self.height} image")
+
+    @property
+    def lines(self) -> tuple[Line, ...]:
+        """All lines, block after block, in reading order."""
+        return tuple(line for block in self.blocks for line in block.lines)
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        """All words in reading order."""
+        return tuple(word for line in self.lines for word in line.words)
+
+    @property
+    def text(self) -> str:
+        """The page text: one line of text per line, in reading order."""
+        return "\n".join(line.text for line in self.lines)

@@ -1,0 +1,187 @@
+"""The one typed settings object, read once from the environment and passed in explicitly.
+
+Every setting has an ``OPENREAD_*`` environment variable; the CLI flags of ``openread serve``
+override them. Nothing reads the environment anywhere else.
+
+| variable | default | meaning |
+|---|---|---|
+| OPENREAD_HOST | 127.0.0.1 | address to listen on |
+| OPENREAD_PORT | 5000 | port to listen on |
+| OPENREAD_API_KEYS | (empty) | comma-separated keys accepted in ``Ocp-Apim-Subscription-Key`` (or as ``Authorization: Bearer``); empty = no auth |
+| OPENREAD_TLS_CERT / OPENREAD_TLS_KEY | (unset) | PEM files; both set = serve HTTPS |
+| OPENREAD_ROOT_PATH | (empty) | path prefix the API is also served under (e.g. ``/vision``) |
+| OPENREAD_MAX_IMAGE_BYTES | 20971520 | largest accepted image body (Azure's limit) |
+| OPENREAD_MIN_SIDE / OPENREAD_MAX_SIDE | 50 / 16000 | accepted side lengths in pixels (Azure's limits) |
+| OPENREAD_MAX_PIXELS | 89478485 | largest accepted width x height (decompression-bomb guard) |
+| OPENREAD_RELAXED_LIMITS | false | accept images with a side below the minimum (they are read as they are) |
+| OPENREAD_URL_FETCH | false | accept ``{"url": ...}`` bodies and download the image |
+| OPENREAD_URL_ALLOW | (empty) | comma-separated hosts or networks (CIDR) that may be fetched although private/loopback |
+| OPENREAD_URL_TIMEOUT | 10 | seconds for a whole URL download |
+| OPENREAD_URL_MAX_REDIRECTS | 3 | redirects followed per URL download |
+| OPENREAD_THREADS | number of CPUs | threads onnxruntime uses for one model call |
+| OPENREAD_WORKERS | 1 | images read at the same time |
+| OPENREAD_MAX_QUEUE | 16 | requests waiting for a worker before the server answers 429 |
+| OPENREAD_MODEL_VERSION | 2023-10-01 | ``modelVersion`` reported on the wire |
+| OPENREAD_LOG_LEVEL | info | log level of the server |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ImageLimits", "Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """What an accepted image may be. Azure's limits by default."""
+
+    max_bytes: int = 20_971_520
+    min_side: int = 50
+    max_side: int = 16_000
+    max_pixels: int = 89_478_485
+    relaxed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < 1:
+            raise SettingsError("max_bytes must be >= 1")
+        if not 1 <= self.min_side <= self.max_side:
+            raise SettingsError("need 1 <= min_side <= max_side")
+        if self.max_pixels < 1:
+            raise SettingsError("max_pixels must be >= 1")
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable about openread; immutable and validated at construction."""
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    api_keys: tuple[str, ...] = ()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    root_path: str = ""
+    limits: ImageLimits = field(default_factory=ImageLimits)
+    url_fetch: bool = False
+    url_allow: tuple[str, ...] = ()
+    url_timeout: float = 10.0
+    url_max_redirects: int = 3
+    threads: int = field(default_factory=_cpu_count)
+    workers: int = 1
+    max_queue: int = 16
+    model_version: str = "2023-10-01"
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port must be in 0..65535, got {self.port}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise SettingsError("TLS needs both a certificate and a key (or neither)")
+        if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
+            raise SettingsError("root_path must start with '/' and not end with '/'")
+        if self.threads < 1 or self.workers < 1 or self.max_queue < 0:
+            raise SettingsError("threads and workers must be >= 1, max_queue >= 0")
+        if self.url_timeout <= 0 or self.url_max_redirects < 0:
+            raise SettingsError("url_timeout must be > 0 and url_max_redirects >= 0")
+        if any(not k for k in self.api_keys):
+            raise SettingsError("an API key must not be empty")
+        for entry in self.url_allow:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError as exc:
+                    raise SettingsError(f"OPENREAD_URL_ALLOW: bad network {entry!r}") from exc
+        if self.log_level.lower() not in {"critical", "error", "warning", "info", "debug"}:
+            raise SettingsError(f"unknown log level {self.log_level!r}")
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the ``OPENREAD_*`` variables of ``environ`` (default: ``os.environ``)."""
+        env = os.environ if environ is None else environ
+        base = cls()
+
+        def get(name: str) -> str | None:
+            value = env.get(f"OPENREAD_{name}")
+            return None if value is None or value.strip() == "" else value.strip()
+
+        def integer(name: str, default: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                return int(raw)
+            except ValueError as exc:
+                raise SettingsError(f"OPENREAD_{name} must be an integer, got {raw!r}") from exc
+
+        def number(name: str, default: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError as exc:
+                raise SettingsError(f"OPENREAD_{name} must be a number, got {raw!r}") from exc
+
+        def flag(name: str, default: bool) -> bool:
+            raw = get(name)
+            if raw is None:
+                return default
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise SettingsError(f"OPENREAD_{name} must be true or false, got {raw!r}")
+
+        def items(name: str) -> tuple[str, ...]:
+            raw = get(name)
+            return () if raw is None else tuple(p.strip() for p in raw.split(",") if p.strip())
+
+        def path(name: str) -> Path | None:
+            raw = get(name)
+            return None if raw is None else Path(raw)
+
+        limits = ImageLimits(
+            max_bytes=integer("MAX_IMAGE_BYTES", base.limits.max_bytes),
+            min_side=integer("MIN_SIDE", base.limits.min_side),
+            max_side=integer("MAX_SIDE", base.limits.max_side),
+            max_pixels=integer("MAX_PIXELS", base.limits.max_pixels),
+            relaxed=flag("RELAXED_LIMITS", base.limits.relaxed),
+        )
+        return cls(
+            host=get("HOST") or base.host,
+            port=integer("PORT", base.port),
+            api_keys=items("API_KEYS"),
+            tls_cert=path("TLS_CERT"),
+            tls_key=path("TLS_KEY"),
+            root_path=get("ROOT_PATH") or "",
+            limits=limits,
+            url_fetch=flag("URL_FETCH", base.url_fetch),
+            url_allow=items("URL_ALLOW"),
+            url_timeout=number("URL_TIMEOUT", base.url_timeout),
+            url_max_redirects=integer("URL_MAX_REDIRECTS", base.url_max_redirects),
+            threads=integer("THREADS", base.threads),
+            workers=integer("WORKERS", base.workers),
+            max_queue=integer("MAX_QUEUE", base.max_queue),
+            model_version=get("MODEL_VERSION") or base.model_version,
+            log_level=(get("LOG_LEVEL") or base.log_level).lower(),
+        )

@@ -1,0 +1,172 @@
+"""Stage 5: a recognised line -> its words, each with its extent along the line.
+
+Words follow Azure's rules: a word is an unbroken run of characters; spaces separate words;
+every CJK character (Han, kana, Hangul, full-width forms) is a word of its own; punctuation
+that opens or closes a word (brackets, quotes, ``, ; : ! ?``, a final full stop) is a word of
+its own, as in Azure's ``"wish to see in the world !"``. Punctuation inside a word stays
+(``3.50``, ``don't``, ``62-03``, ``U.S.``).
+
+A word's extent is computed from the CTC positions of its first and last characters, widened
+by half the line's character pitch and never past the midpoint to the neighbouring character.
+Positions are fractions of the line length (0 = the text's own left edge).
+"""
+
+from __future__ import annotations
+
+import statistics
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .recognize import Char, RecognizedLine
+
+__all__ = ["LineWords", "WordSpan", "is_cjk", "split_words", "tokenize"]
+
+
+@dataclass(frozen=True, slots=True)
+class WordSpan:
+    """A word and where it lies along its line: ``start < end``, both in [0, 1]."""
+
+    text: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class LineWords:
+    """A line split into words. ``quad`` (4, 2) float32, clockwise from the text's top-left."""
+
+    quad: npt.NDArray[np.float32]
+    words: tuple[WordSpan, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+
+_OPENING = set("\"'¿¡")
+_CLOSING = set(",;:!?\"'…")
+
+
+def is_cjk(ch: str) -> bool:
+    """True for characters of scripts written without spaces (each one is a word)."""
+    code = ord(ch)
+    return (
+        0x2E80 <= code <= 0x2FDF  # CJK radicals
+        or 0x3000 <= code <= 0x30FF  # CJK symbols and punctuation, hiragana, katakana
+        or 0x3100 <= code <= 0x31FF  # bopomofo, hangul compatibility jamo, katakana ext.
+        or 0x3400 <= code <= 0x4DBF  # CJK ext. A
+        or 0x4E00 <= code <= 0x9FFF  # CJK unified ideographs
+        or 0xAC00 <= code <= 0xD7AF  # hangul syllables
+        or 0x1100 <= code <= 0x11FF  # hangul jamo
+        or 0xF900 <= code <= 0xFAFF  # CJK compatibility ideographs
+        or 0xFF00 <= code <= 0xFFEF  # half-width and full-width forms
+        or 0x20000 <= code <= 0x3134F  # CJK ext. B..G
+    )
+
+
+def _opens(ch: str) -> bool:
+    return ch in _OPENING or unicodedata.category(ch) in ("Ps", "Pi")
+
+
+def _closes(ch: str) -> bool:
+    return ch in _CLOSING or unicodedata.category(ch) in ("Pe", "Pf")
+
+
+def tokenize(text: str) -> list[tuple[int, int]]:
+    """Word boundaries of ``text`` as (start, end) character index ranges, in order."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for index, ch in enumerate([*text, " "]):
+        if ch.isspace():
+            if start < index:
+                spans.extend((start + a, start + b) for a, b in _split_chunk(text[start:index]))
+            start = index + 1
+    return spans
+
+
+def _split_chunk(chunk: str) -> list[tuple[int, int]]:
+    """Split a space-free chunk into words (CJK characters, outer punctuation)."""
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    for i, ch in enumerate(chunk):
+        if is_cjk(ch):
+            if start < i:
+                pieces.extend(_split_punctuation(chunk, start, i))
+            pieces.append((i, i + 1))
+            start = i + 1
+    if start < len(chunk):
+        pieces.extend(_split_punctuation(chunk, start, len(chunk)))
+    return pieces
+
+
+def _split_punctuation(chunk: str, start: int, end: int) -> list[tuple[int, int]]:
+    lead: list[tuple[int, int]] = []
+    while start < end - 1 and _opens(chunk[start]):
+        lead.append((start, start + 1))
+        start += 1
+    trail: list[tuple[int, int]] = []
+    while end - 1 > start and (_closes(chunk[end - 1]) or _final_stop(chunk, start, end)):
+        trail.insert(0, (end - 1, end))
+        end -= 1
+    return [*lead, (start, end), *trail]
+
+
+def _final_stop(chunk: str, start: int, end: int) -> bool:
+    """A full stop ending a word of two or more characters without other full stops (so
+    ``world.`` splits but ``U.S.``, ``A.`` and ``3.`` stay whole)."""
+    core = chunk[start : end - 1]
+    return (
+        chunk[end - 1] == "."
+        and len(core) >= 2
+        and "." not in core
+        and not core.isdigit()
+        and core[-1] != "."
+    )
+
+
+def split_words(line: RecognizedLine) -> LineWords:
+    """The words of ``line`` with their extents along it."""
+    chars = line.chars
+    text = line.text
+    centers = [(c.start + c.end) / 2.0 for c in chars]
+    spans = tokenize(text)
+    half = _half_pitch(chars, centers, spans, line.aspect)
+    words = []
+    for first, last_excl in spans:
+        last = last_excl - 1
+        cjk = is_cjk(text[first])
+        width = max(half, 0.45 / line.aspect) if cjk else half
+        left = centers[first] - width
+        right = centers[last] + width
+        if first > 0:
+            left = max(left, (centers[first - 1] + centers[first]) / 2.0)
+        if last + 1 < len(chars):
+            right = min(right, (centers[last] + centers[last + 1]) / 2.0)
+        left, right = max(0.0, left), min(1.0, right)
+        if right <= left:
+            mid = min(max(centers[first], 0.0), 1.0)
+            left, right = max(0.0, mid - 1e-3), min(1.0, mid + 1e-3)
+        probability = float(np.mean([c.probability for c in chars[first:last_excl]]))
+        words.append(WordSpan(text[first:last_excl], left, right, min(1.0, max(0.0, probability))))
+    return LineWords(line.quad, tuple(words))
+
+
+def _half_pitch(
+    chars: tuple[Char, ...], centers: list[float], spans: list[tuple[int, int]], aspect: float
+) -> float:
+    """Half the typical distance between neighbouring characters of a word, as a fraction of
+    the line length (falls back to a typical Latin character width for the line's height)."""
+    pitches = [
+        centers[i + 1] - centers[i]
+        for first, end in spans
+        for i in range(first, end - 1)
+        if not chars[i].text.isspace()
+    ]
+    pitches = [p for p in pitches if p > 0]
+    if pitches:
+        return statistics.median(pitches) / 2.0
+    return 0.3 / max(aspect, 1e-6)
