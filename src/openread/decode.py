@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,23 @@ __all__ = ["ACCEPTED_FORMATS", "DecodedImage", "decode_bytes", "load_image"]
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "ICO", "TIFF", "MPO")
 """Azure's accepted formats; for multi-frame files the first frame is read."""
+_OPENERS = tuple(f for f in ACCEPTED_FORMATS if f != "MPO")  # Pillow opens MPO as JPEG
+
+# What Pillow raises for malformed files. Pillow also *warns* about damaged metadata; where the
+# application turns warnings into errors (``-W error``, pytest), those arrive as exceptions and
+# mean the same thing, so they are caught too (``warnings.catch_warnings`` is not thread-safe,
+# so filters are never changed here).
+_DECODE_FAILURES: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    Warning,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,25 +98,21 @@ def decode_bytes(data: bytes, limits: ImageLimits) -> DecodedImage:
             f"The image size is not allowed to be zero or larger than {limits.max_bytes} bytes."
         )
     try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except (UnidentifiedImageError, Image.DecompressionBombWarning) as exc:
-        if isinstance(exc, Image.DecompressionBombWarning):
-            raise _size_error(limits) from exc
-        raise InvalidImageFormatError() from exc
-    except Image.DecompressionBombError as exc:
+        image = Image.open(io.BytesIO(data), formats=_OPENERS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _size_error(limits) from exc
-    except (OSError, ValueError, SyntaxError) as exc:  # malformed headers
+    except (UnidentifiedImageError, *_DECODE_FAILURES) as exc:  # malformed headers
         raise InvalidImageFormatError() from exc
     with image:
         _check_dimensions(image.size, limits)
         try:
             image.load()
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:  # truncated or corrupt data
+            pixels = _to_bgr(_oriented(image))
+        except _DECODE_FAILURES as exc:  # truncated or corrupt data
             raise InvalidImageFormatError(
                 "Image format is not valid", inner_message=f"Image format is not valid: {exc}"
             ) from exc
-        source_format = image.format or "unknown"
-        return DecodedImage(_to_bgr(_oriented(image)), source_format)
+        return DecodedImage(pixels, image.format or "unknown")
 
 
 def _read_file(path: Path, limits: ImageLimits) -> bytes:
@@ -136,7 +150,7 @@ def _oriented(image: Image.Image) -> Image.Image:
     """Apply the EXIF orientation tag (if any) so pixels are as a viewer shows them."""
     try:
         return ImageOps.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+    except _DECODE_FAILURES:
         return image  # unreadable EXIF: the stored pixel grid is the best we have
 
 

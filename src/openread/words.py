@@ -104,14 +104,24 @@ def _split_chunk(chunk: str) -> list[tuple[int, int]]:
 
 
 def _split_punctuation(chunk: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split opening and closing punctuation off a word; a run of the same mark stays one word
+    (``!!``, ``...``) and a chunk of punctuation only stays whole."""
+    if all(_opens(c) or _closes(c) or c == "." for c in chunk[start:end]):
+        return [(start, end)]
     lead: list[tuple[int, int]] = []
     while start < end - 1 and _opens(chunk[start]):
-        lead.append((start, start + 1))
-        start += 1
+        run = start + 1
+        while run < end - 1 and chunk[run] == chunk[start]:
+            run += 1
+        lead.append((start, run))
+        start = run
     trail: list[tuple[int, int]] = []
     while end - 1 > start and (_closes(chunk[end - 1]) or _final_stop(chunk, start, end)):
-        trail.insert(0, (end - 1, end))
-        end -= 1
+        run = end - 1
+        while run - 1 > start and chunk[run - 1] == chunk[end - 1]:
+            run -= 1
+        trail.insert(0, (run, end))
+        end = run
     return [*lead, (start, end), *trail]
 
 

@@ -1,0 +1,102 @@
+"""Words and layout are pure: tested with invariants and property-based inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openread.layout import build, reading_order
+from openread.recognize import Char, RecognizedLine
+from openread.words import LineWords, WordSpan, split_words, tokenize
+
+
+def words_of(text: str) -> list[str]:
+    return [text[a:b] for a, b in tokenize(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("wish to see in the world!", ["wish", "to", "see", "in", "the", "world", "!"]),
+        ("Everything has its beauty, but", ["Everything", "has", "its", "beauty", ",", "but"]),
+        ("(40g) U.S. 3.50 don't 62-03", ["(", "40g", ")", "U.S.", "3.50", "don't", "62-03"]),
+        ("calorie diet.", ["calorie", "diet", "."]),
+        ('"Quote?"', ['"', "Quote", "?", '"']),
+        ("中文abc字", ["中", "文", "abc", "字"]),
+        ("A. 1. ... ?? wow!! (x)", ["A.", "1.", "...", "??", "wow", "!!", "(", "x", ")"]),
+        ("  spaced   out  ", ["spaced", "out"]),
+    ],
+)
+def test_tokenize_follows_azure_word_rules(text: str, expected: list[str]) -> None:
+    assert words_of(text) == expected
+
+
+def make_line(text: str, aspect: float = 10.0) -> RecognizedLine:
+    step = 1.0 / (len(text) + 1)
+    chars = tuple(
+        Char(ch, step * (i + 0.6), step * (i + 0.9), 0.9) for i, ch in enumerate(text)
+    )
+    quad = np.array([[10, 10], [510, 10], [510, 60], [10, 60]], dtype=np.float32)
+    return RecognizedLine(quad, chars, aspect)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab c.,!?(中文'", min_size=1, max_size=30))
+def test_split_words_invariants(text: str) -> None:
+    line = make_line(text)
+    split = split_words(line)
+    assert split.text == " ".join(words_of(text))
+    assert "".join(w.text for w in split.words) == "".join(text.split())
+    previous_end = 0.0
+    for word in split.words:
+        assert 0.0 <= word.start < word.end <= 1.0
+        assert word.start >= previous_end - 1e-9, "words do not overlap and keep their order"
+        previous_end = word.end
+
+
+def quad_at(x: float, y: float, w: float = 100, h: float = 20) -> np.ndarray:
+    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float32)
+
+
+def test_reading_order_rows_then_left_to_right() -> None:
+    quads = [quad_at(300, 12), quad_at(10, 100), quad_at(10, 10), quad_at(300, 98)]
+    assert reading_order(quads) == [2, 0, 1, 3]
+
+
+def test_reading_order_of_a_page_turned_upside_down() -> None:
+    upright = [quad_at(10, 10), quad_at(300, 12), quad_at(10, 100)]
+    turned = [600 - q for q in upright]  # point-mirrored: corner order stays the text's own
+    # each turned quad starts at its text's top-left (bottom-right on screen)
+    assert reading_order(turned) == [0, 1, 2]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 800), st.floats(0, 800), st.floats(5, 300), st.floats(5, 60)),
+        max_size=25,
+    )
+)
+def test_reading_order_is_a_permutation_and_deterministic(
+    boxes: list[tuple[float, float, float, float]],
+) -> None:
+    quads = [quad_at(*box) for box in boxes]
+    order = reading_order(quads)
+    assert sorted(order) == list(range(len(quads)))
+    assert reading_order(quads) == order
+
+
+def test_build_clamps_into_the_image_and_keeps_one_block() -> None:
+    quad = np.array([[-5, -3], [250, -3], [250, 40], [-5, 40]], dtype=np.float32)
+    line = LineWords(quad, (WordSpan("edge", 0.0, 0.5, 0.91234), WordSpan("!", 0.6, 1.0, 1.0)))
+    result = build([line], 200, 30, "2023-10-01")
+    assert len(result.blocks) == 1
+    (built,) = result.lines
+    assert built.text == "edge !"
+    assert built.words[0].confidence == 0.912
+    for point in (*built.polygon, *built.words[0].polygon):
+        assert 0 <= point.x < 200
+        assert 0 <= point.y < 30
+    assert build([], 200, 30, "v").blocks == ()
