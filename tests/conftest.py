@@ -8,7 +8,6 @@ with the reason.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,5 +38,5 @@ def sticky_note(eval_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Iterator[Engine]:
-    yield Engine.load(Settings())
+def engine() -> Engine:
+    return Engine.load(Settings())

@@ -78,11 +78,11 @@ def test_result_tree_refuses_invalid_shapes() -> None:
     word = Word("hi", quad, 0.5)
     with pytest.raises(ValueError, match="joined"):
         Line("hi there", quad, (word,))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="without spaces"):
         Word("two words", quad, 0.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="confidence"):
         Word("x", quad, 1.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=">= 0"):
         Point(-1, 0)
     with pytest.raises(ValueError, match="outside"):
         ReadResult(5, 5, "v", (openread.Block((Line("hi", quad, (word,)),)),))
@@ -101,7 +101,9 @@ def test_wire_json_shape_and_errors() -> None:
     size_error = error_json(InvalidImageSizeError())
     assert size_error["error"]["code"] == "InvalidRequest"
     assert size_error["error"].get("innererror", {}).get("code") == "InvalidImageSize"
-    feature = error_json(NotSupportedVisualFeatureError(inner_message="Specified feature type is not valid"))
+    feature = error_json(
+        NotSupportedVisualFeatureError(inner_message="Specified feature type is not valid")
+    )
     assert feature["error"].get("innererror") == {
         "code": "NotSupportedVisualFeature",
         "message": "Specified feature type is not valid",

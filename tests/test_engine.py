@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 import openread
 from openread import Engine, ReadResult
@@ -95,8 +95,9 @@ def test_polygons_start_at_the_texts_own_top_left(engine: Engine, sticky_note: P
     first = upside_down.lines[0]
     assert first.words[0].text == "You"
     # rotated by 180°, the text's top-left corner is the bottom-right on screen
-    p0, p1, p2, p3 = first.polygon
-    assert p0.x > p1.x and p0.y > p3.y
+    p0, p1, _, p3 = first.polygon
+    assert p0.x > p1.x
+    assert p0.y > p3.y
     upright = engine.read(sticky_note).lines[0].polygon[0]
     assert abs((width - 1 - p0.x) - upright.x) < 12
     assert abs((height - 1 - p0.y) - upright.y) < 12
@@ -125,8 +126,6 @@ def test_no_text_gives_no_blocks(engine: Engine) -> None:
 
 
 def test_rendered_text_is_read_exactly(engine: Engine) -> None:
-    from PIL import ImageDraw, ImageFont
-
     image = Image.new("RGB", (900, 200), "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=48)

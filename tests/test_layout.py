@@ -35,9 +35,7 @@ def test_tokenize_follows_azure_word_rules(text: str, expected: list[str]) -> No
 
 def make_line(text: str, aspect: float = 10.0) -> RecognizedLine:
     step = 1.0 / (len(text) + 1)
-    chars = tuple(
-        Char(ch, step * (i + 0.6), step * (i + 0.9), 0.9) for i, ch in enumerate(text)
-    )
+    chars = tuple(Char(ch, step * (i + 0.6), step * (i + 0.9), 0.9) for i, ch in enumerate(text))
     quad = np.array([[10, 10], [510, 10], [510, 60], [10, 60]], dtype=np.float32)
     return RecognizedLine(quad, chars, aspect)
 

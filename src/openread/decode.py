@@ -101,7 +101,9 @@ def decode_bytes(data: bytes, limits: ImageLimits) -> DecodedImage:
         image = Image.open(io.BytesIO(data), formats=_OPENERS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _size_error(limits) from exc
-    except (UnidentifiedImageError, *_DECODE_FAILURES) as exc:  # malformed headers
+    except UnidentifiedImageError as exc:
+        raise InvalidImageFormatError() from exc
+    except _DECODE_FAILURES as exc:  # malformed headers
         raise InvalidImageFormatError() from exc
     with image:
         _check_dimensions(image.size, limits)
@@ -120,8 +122,7 @@ def _read_file(path: Path, limits: ImageLimits) -> bytes:
         size = path.stat().st_size
         if size > limits.max_bytes:
             raise ImageBytesSizeError(
-                f"The image size is not allowed to be zero or larger than {limits.max_bytes} "
-                "bytes."
+                f"The image size is not allowed to be zero or larger than {limits.max_bytes} bytes."
             )
         return path.read_bytes()
     except OSError as exc:
@@ -179,7 +180,8 @@ def _array_to_bgr(array: npt.NDArray[np.generic], limits: ImageLimits) -> npt.ND
         rgb = array
     elif array.ndim == 3 and array.shape[2] == 4:
         alpha = array[:, :, 3:4].astype(np.float32) / 255.0
-        rgb = (array[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        color = array[:, :, :3].astype(np.float32)
+        rgb = (color * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
     else:
         raise InvalidRequestError(
             f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}"

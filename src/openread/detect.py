@@ -95,8 +95,8 @@ def _prepare(pixels: npt.NDArray[np.uint8], options: DetectOptions) -> _Scaled:
 def _boxes(
     probability: npt.NDArray[np.float32], options: DetectOptions
 ) -> list[tuple[npt.NDArray[np.float32], float]]:
-    bitmap = (probability > options.thresh).astype(np.uint8)
-    bitmap = cv2.dilate(bitmap, np.ones((2, 2), dtype=np.uint8))
+    binary = (probability > options.thresh).astype(np.uint8)
+    bitmap = np.asarray(cv2.dilate(binary, np.ones((2, 2), dtype=np.uint8)), dtype=np.uint8)
     contours, _ = cv2.findContours(bitmap * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     found = []
     for contour in contours[: options.max_candidates]:
@@ -125,7 +125,7 @@ def _mean_inside(probability: npt.NDArray[np.float32], points: npt.NDArray[np.fl
     y1 = int(np.clip(np.ceil(points[:, 1].max()), 0, h - 1))
     mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
     shifted = (points - np.array([x0, y0], dtype=np.float32)).astype(np.int32)
-    cv2.fillPoly(mask, shifted[None], 1)
+    cv2.fillPoly(mask, [shifted], 1)
     return float(cv2.mean(probability[y0 : y1 + 1, x0 : x1 + 1], mask)[0])
 
 

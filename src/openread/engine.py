@@ -85,4 +85,3 @@ def read(image: ImageInput) -> ReadResult:
     """Read the text in ``image`` with the process-wide default engine (built on first use from
     the ``OPENREAD_*`` environment)."""
     return _default_engine().read(image)
-

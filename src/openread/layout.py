@@ -33,9 +33,7 @@ class _Placed:
     half_height: float
 
 
-def build(
-    lines: Sequence[LineWords], width: int, height: int, model_version: str
-) -> ReadResult:
+def build(lines: Sequence[LineWords], width: int, height: int, model_version: str) -> ReadResult:
     """The result tree for ``lines`` of an image of ``width`` x ``height`` pixels."""
     kept = [line for line in lines if line.words]
     ordered = [kept[i] for i in reading_order([line.quad for line in kept])]
@@ -75,13 +73,14 @@ def reading_order(quads: Sequence[npt.NDArray[np.float32]]) -> list[int]:
 
 
 def _same_row(candidate: _Placed, row: Sequence[_Placed]) -> bool:
-    top = min(p.across - p.half_height for p in row)
-    bottom = max(p.across + p.half_height for p in row)
-    overlap = min(bottom, candidate.across + candidate.half_height) - max(
-        top, candidate.across - candidate.half_height
+    """Whether ``candidate`` overlaps the row's typical band (its mean centre and mean height,
+    so that a row cannot grow by chaining slanted lines) by half the smaller height."""
+    center = sum(p.across for p in row) / len(row)
+    half = sum(p.half_height for p in row) / len(row)
+    overlap = min(center + half, candidate.across + candidate.half_height) - max(
+        center - half, candidate.across - candidate.half_height
     )
-    smallest = min(candidate.half_height, *(p.half_height for p in row)) * 2.0
-    return overlap > 0.5 * smallest
+    return overlap > 0.5 * 2.0 * min(half, candidate.half_height)
 
 
 def _dominant_direction(quads: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float64]:
@@ -100,9 +99,7 @@ def _dominant_direction(quads: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray
         return np.array([1.0, 0.0])
     angle = math.atan2(sy, sx) / 2.0
     # of the two opposite directions, keep the one the majority of lines reads in
-    vote = sum(
-        float((q[1] - q[0]) @ np.array([math.cos(angle), math.sin(angle)])) for q in quads
-    )
+    vote = sum(float((q[1] - q[0]) @ np.array([math.cos(angle), math.sin(angle)])) for q in quads)
     if vote < 0:
         angle += math.pi
     return np.array([math.cos(angle), math.sin(angle)])
@@ -130,7 +127,12 @@ def _span_polygon(
     top = quad[1] - quad[0]
     bottom = quad[2] - quad[3]
     corners = np.array(
-        [quad[0] + start * top, quad[0] + end * top, quad[3] + end * bottom, quad[3] + start * bottom]
+        [
+            quad[0] + start * top,
+            quad[0] + end * top,
+            quad[3] + end * bottom,
+            quad[3] + start * bottom,
+        ]
     )
     return _quad(corners, width, height)
 

@@ -102,7 +102,9 @@ class OnnxModel:
                 str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"model {model.model_id}: onnxruntime cannot load {path}: {exc}") from exc
+            raise ModelError(
+                f"model {model.model_id}: onnxruntime cannot load {path}: {exc}"
+            ) from exc
         self.model = model
         self._input = self._session.get_inputs()[0].name
         self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)

@@ -87,6 +87,7 @@ def orient(
     flips = iter(flip_scores)
     oriented = []
     for region, crop, is_vertical in zip(regions, upright, vertical, strict=True):
+        turns: tuple[int, ...]
         if is_vertical:
             turns = (1, 3, 0)
             compare = True
@@ -136,7 +137,9 @@ def _flip_probabilities(
     return [float(p) for p in probabilities[:, 1]]
 
 
-def _classifier_input(crop: npt.NDArray[np.uint8], options: OrientOptions) -> npt.NDArray[np.float32]:
+def _classifier_input(
+    crop: npt.NDArray[np.uint8], options: OrientOptions
+) -> npt.NDArray[np.float32]:
     height, width = options.classifier_height, options.classifier_width
     resized_w = min(width, max(1, math.ceil(height * crop.shape[1] / crop.shape[0])))
     resized = cv2.resize(crop, (resized_w, height)).astype(np.float32)

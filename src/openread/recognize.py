@@ -38,7 +38,10 @@ class RecognizeOptions:
     compare_below: float = 0.8
     """A preferred reading less confident than this is compared with the other directions."""
     switch_margin: float = 0.02
-    """Another direction replaces the preferred one only if it is this much more confident."""
+    """Another direction replaces the preferred one only if it is this much more confident..."""
+    rescue_margin: float = 0.15
+    """...or this much, when it was read only because the preferred reading was poor (hard
+    handwriting read upside down can look as confident as the right reading of it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +82,15 @@ def recognize_oriented(
     """The best reading of every region, dropping empty and too doubtful lines."""
     best = list(recognize(models, [r.preferred for r in regions], options))
     pending = [
-        (index, crop)
+        (index, crop, options.switch_margin if region.always_compare else options.rescue_margin)
         for index, region in enumerate(regions)
         if region.always_compare or best[index].confidence < options.compare_below
         for crop in region.candidates[1:]
     ]
     if pending:
-        others = recognize(models, [crop for _, crop in pending], options)
-        for (index, _), line in zip(pending, others, strict=True):
-            if line.confidence > best[index].confidence + options.switch_margin:
+        others = recognize(models, [crop for _, crop, _ in pending], options)
+        for (index, _, margin), line in zip(pending, others, strict=True):
+            if line.confidence > best[index].confidence + margin:
                 best[index] = line
     return tuple(
         line for line in best if line.text.strip() and line.confidence >= options.min_confidence
@@ -115,10 +118,8 @@ def _batch(
     images: Sequence[npt.NDArray[np.uint8]], options: RecognizeOptions
 ) -> tuple[npt.NDArray[np.float32], list[int]]:
     height = options.height
-    widths = [
-        max(1, math.ceil(height * img.shape[1] / max(1, img.shape[0]))) for img in images
-    ]
-    batch_width = max(options.min_width, max(widths))
+    widths = [max(1, math.ceil(height * img.shape[1] / max(1, img.shape[0]))) for img in images]
+    batch_width = max(options.min_width, *widths)
     batch = np.zeros((len(images), 3, height, batch_width), dtype=np.float32)
     for row, (img, width) in enumerate(zip(images, widths, strict=True)):
         resized = cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -165,4 +166,3 @@ def _strip_spaces(chars: list[Char]) -> list[Char]:
     while out and out[-1].text.isspace():
         out.pop()
     return out
-

@@ -1,10 +1,13 @@
 """Stage 5: a recognised line -> its words, each with its extent along the line.
 
 Words follow Azure's rules: a word is an unbroken run of characters; spaces separate words;
-every CJK character (Han, kana, Hangul, full-width forms) is a word of its own; punctuation
+every CJK character (Han, kana, Hangul, full-width forms) is a word of its own. Punctuation
 that opens or closes a word (brackets, quotes, ``, ; : ! ?``, a final full stop) is a word of
-its own, as in Azure's ``"wish to see in the world !"``. Punctuation inside a word stays
-(``3.50``, ``don't``, ``62-03``, ``U.S.``).
+its own when it stands apart from the word on the image, as in Azure's handwritten
+``"wish to see in the world !"``, and stays attached when it is set tight, as in Azure's
+printed ``"Hello World!"``; "apart" means its centre lies at least ``DETACHED_PITCH`` times the
+line's character pitch from its neighbour's (tight punctuation measures <= 1, handwriting with
+a gap 1.5-2). Punctuation inside a word always stays (``3.50``, ``don't``, ``62-03``, ``U.S.``).
 
 A word's extent is computed from the CTC positions of its first and last characters, widened
 by half the line's character pitch and never past the midpoint to the neighbouring character.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +51,11 @@ class LineWords:
         return " ".join(w.text for w in self.words)
 
 
+DETACHED_PITCH = 1.4
+
+Detached = Callable[[int, int], bool]
+"""``detached(i, j)``: whether character ``i`` (punctuation) stands apart from neighbour ``j``."""
+
 _OPENING = set("\"'¿¡")
 _CLOSING = set(",;:!?\"'…")
 
@@ -76,50 +85,56 @@ def _closes(ch: str) -> bool:
     return ch in _CLOSING or unicodedata.category(ch) in ("Pe", "Pf")
 
 
-def tokenize(text: str) -> list[tuple[int, int]]:
-    """Word boundaries of ``text`` as (start, end) character index ranges, in order."""
+def tokenize(text: str, detached: Detached | None = None) -> list[tuple[int, int]]:
+    """Word boundaries of ``text`` as (start, end) character index ranges, in order.
+    ``detached`` says whether a punctuation mark stands apart (default: never)."""
+    apart: Detached = detached or (lambda _i, _j: False)
     spans: list[tuple[int, int]] = []
     start = 0
     for index, ch in enumerate([*text, " "]):
         if ch.isspace():
             if start < index:
-                spans.extend((start + a, start + b) for a, b in _split_chunk(text[start:index]))
+                spans.extend(_split_chunk(text, start, index, apart))
             start = index + 1
     return spans
 
 
-def _split_chunk(chunk: str) -> list[tuple[int, int]]:
-    """Split a space-free chunk into words (CJK characters, outer punctuation)."""
+def _split_chunk(text: str, start: int, end: int, apart: Detached) -> list[tuple[int, int]]:
+    """Split a space-free run text[start:end] into words (CJK characters, outer punctuation)."""
     pieces: list[tuple[int, int]] = []
-    start = 0
-    for i, ch in enumerate(chunk):
-        if is_cjk(ch):
-            if start < i:
-                pieces.extend(_split_punctuation(chunk, start, i))
+    begin = start
+    for i in range(start, end):
+        if is_cjk(text[i]):
+            if begin < i:
+                pieces.extend(_split_punctuation(text, begin, i, apart))
             pieces.append((i, i + 1))
-            start = i + 1
-    if start < len(chunk):
-        pieces.extend(_split_punctuation(chunk, start, len(chunk)))
+            begin = i + 1
+    if begin < end:
+        pieces.extend(_split_punctuation(text, begin, end, apart))
     return pieces
 
 
-def _split_punctuation(chunk: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Split opening and closing punctuation off a word; a run of the same mark stays one word
-    (``!!``, ``...``) and a chunk of punctuation only stays whole."""
-    if all(_opens(c) or _closes(c) or c == "." for c in chunk[start:end]):
+def _split_punctuation(text: str, start: int, end: int, apart: Detached) -> list[tuple[int, int]]:
+    """Split opening and closing punctuation that stands apart off a word; a run of the same
+    mark stays one word (``!!``, ``...``) and a run of punctuation only stays whole."""
+    if all(_opens(c) or _closes(c) or c == "." for c in text[start:end]):
         return [(start, end)]
     lead: list[tuple[int, int]] = []
-    while start < end - 1 and _opens(chunk[start]):
+    while start < end - 1 and _opens(text[start]):
         run = start + 1
-        while run < end - 1 and chunk[run] == chunk[start]:
+        while run < end - 1 and text[run] == text[start]:
             run += 1
+        if not apart(run - 1, run):
+            break
         lead.append((start, run))
         start = run
     trail: list[tuple[int, int]] = []
-    while end - 1 > start and (_closes(chunk[end - 1]) or _final_stop(chunk, start, end)):
+    while end - 1 > start and (_closes(text[end - 1]) or _final_stop(text, start, end)):
         run = end - 1
-        while run - 1 > start and chunk[run - 1] == chunk[end - 1]:
+        while run - 1 > start and text[run - 1] == text[end - 1]:
             run -= 1
+        if not apart(run, run - 1):
+            break
         trail.insert(0, (run, end))
         end = run
     return [*lead, (start, end), *trail]
@@ -143,8 +158,13 @@ def split_words(line: RecognizedLine) -> LineWords:
     chars = line.chars
     text = line.text
     centers = [(c.start + c.end) / 2.0 for c in chars]
-    spans = tokenize(text)
-    half = _half_pitch(chars, centers, spans, line.aspect)
+    pitch = _pitch(chars, centers)
+
+    def detached(i: int, j: int) -> bool:
+        return pitch is not None and abs(centers[i] - centers[j]) >= DETACHED_PITCH * pitch
+
+    spans = tokenize(text, detached)
+    half = pitch / 2.0 if pitch is not None else 0.3 / max(line.aspect, 1e-6)
     words = []
     for first, last_excl in spans:
         last = last_excl - 1
@@ -165,18 +185,13 @@ def split_words(line: RecognizedLine) -> LineWords:
     return LineWords(line.quad, tuple(words))
 
 
-def _half_pitch(
-    chars: tuple[Char, ...], centers: list[float], spans: list[tuple[int, int]], aspect: float
-) -> float:
-    """Half the typical distance between neighbouring characters of a word, as a fraction of
-    the line length (falls back to a typical Latin character width for the line's height)."""
+def _pitch(chars: tuple[Char, ...], centers: list[float]) -> float | None:
+    """The line's typical distance between the centres of neighbouring letters or digits, as
+    a fraction of the line length (None when the line has no such pair)."""
     pitches = [
         centers[i + 1] - centers[i]
-        for first, end in spans
-        for i in range(first, end - 1)
-        if not chars[i].text.isspace()
+        for i in range(len(chars) - 1)
+        if chars[i].text.isalnum() and chars[i + 1].text.isalnum()
     ]
     pitches = [p for p in pitches if p > 0]
-    if pitches:
-        return statistics.median(pitches) / 2.0
-    return 0.3 / max(aspect, 1e-6)
+    return statistics.median(pitches) if pitches else None

@@ -1,0 +1,222 @@
+"""The ``openread`` command.
+
+    openread serve [--host H] [--port P] [--tls-cert F --tls-key F] [--api-key K ...] ...
+    openread read IMAGE... [--json]
+    openread --version
+
+``serve`` starts the HTTP server; its flags override the ``OPENREAD_*`` environment
+(see ``settings``). ``read`` prints the text of each image (with a ``==> path <==`` header when
+there are several), or with ``--json`` the exact body the server would answer for that image, one
+JSON document per line. Errors go to stderr as ``openread: <path>: <message>``; the exit code is
+the highest ``exit_code`` among the failed images (3 bad input, 4 model files, 1 internal error),
+and the other images are still read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from . import __version__, wire
+from .engine import Engine
+from .errors import EXIT_INTERNAL, EXIT_OK, InternalError, InvalidRequestError, OpenReadError
+from .result import ReadResult
+from .settings import ImageLimits, Settings, SettingsError
+
+__all__ = ["build_parser", "main", "serve_settings"]
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="openread",
+        description="Self-hosted drop-in for the Azure AI Vision Image Analysis 4.0 Read API.",
+    )
+    parser.add_argument("--version", action="version", version=f"openread {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(commands.add_parser("serve", help="run the HTTP server"))
+    read = commands.add_parser("read", help="read the text in image files")
+    read.add_argument("images", nargs="+", metavar="IMAGE", help="image files to read")
+    read.add_argument(
+        "--json", action="store_true", help="print the server's JSON body for each image"
+    )
+    return parser
+
+
+def _add_serve(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--host", help="address to listen on (OPENREAD_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on, 0 = any free (OPENREAD_PORT)")
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate (OPENREAD_TLS_CERT)")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key (OPENREAD_TLS_KEY)")
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="accepted key, repeatable; prefer OPENREAD_API_KEYS (flags show in 'ps')",
+    )
+    serve.add_argument("--root-path", help="extra path prefix of the API (OPENREAD_ROOT_PATH)")
+    serve.add_argument("--workers", type=int, help="images read at once (OPENREAD_WORKERS)")
+    serve.add_argument("--threads", type=int, help="threads per model call (OPENREAD_THREADS)")
+    serve.add_argument("--max-queue", type=int, help="requests waiting (OPENREAD_MAX_QUEUE)")
+    serve.add_argument(
+        "--url-fetch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='accept {"url": ...} bodies (OPENREAD_URL_FETCH)',
+    )
+    serve.add_argument(
+        "--url-allow",
+        action="append",
+        metavar="HOST_OR_CIDR",
+        help="host or network that may be fetched although private, repeatable",
+    )
+    serve.add_argument("--url-timeout", type=float, help="seconds per URL download")
+    serve.add_argument(
+        "--max-image-bytes", type=int, help="largest image (OPENREAD_MAX_IMAGE_BYTES)"
+    )
+    serve.add_argument(
+        "--relaxed-limits",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="accept images with a side below the minimum (OPENREAD_RELAXED_LIMITS)",
+    )
+    serve.add_argument("--model-version", help="modelVersion reported (OPENREAD_MODEL_VERSION)")
+    serve.add_argument(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="(OPENREAD_LOG_LEVEL)",
+    )
+
+
+def serve_settings(args: argparse.Namespace, base: Settings) -> Settings:
+    """``base`` (from the environment) with the flags that were given applied."""
+    direct = (
+        "host",
+        "port",
+        "tls_cert",
+        "tls_key",
+        "root_path",
+        "workers",
+        "threads",
+        "max_queue",
+        "url_fetch",
+        "url_timeout",
+        "model_version",
+        "log_level",
+    )
+    changes: dict[str, object] = {
+        name: getattr(args, name) for name in direct if getattr(args, name) is not None
+    }
+    if args.api_keys:
+        changes["api_keys"] = tuple(args.api_keys)
+    if args.url_allow:
+        changes["url_allow"] = tuple(args.url_allow)
+    if args.max_image_bytes is not None or args.relaxed_limits is not None:
+        changes["limits"] = _limits(args, base.limits)
+    return base.replace(**changes)
+
+
+def _limits(args: argparse.Namespace, base: ImageLimits) -> ImageLimits:
+    return ImageLimits(
+        max_bytes=base.max_bytes if args.max_image_bytes is None else args.max_image_bytes,
+        min_side=base.min_side,
+        max_side=base.max_side,
+        max_pixels=base.max_pixels,
+        relaxed=base.relaxed if args.relaxed_limits is None else args.relaxed_limits,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    return serve(serve_settings(args, Settings.from_env()))
+
+
+class _Reader:
+    """Reads images one by one with an engine loaded on first need."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+
+    def read(self, path: str) -> ReadResult:
+        data = _read_file(path)
+        if self._engine is None:
+            self._engine = Engine.load(self.settings)
+        return self._engine.read(data)
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise InvalidRequestError("no such file") from exc
+    except IsADirectoryError as exc:
+        raise InvalidRequestError("is a directory, not an image file") from exc
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read the file: {exc.strerror or exc}") from exc
+
+
+def _print_result(
+    result: ReadResult, path: str, *, as_json: bool, several: bool, out: BinaryIO, first: bool
+) -> None:
+    if as_json:
+        out.write(wire.dumps(wire.to_azure_json(result)) + b"\n")
+        return
+    if several:
+        separator = "" if first else "\n"
+        out.write(f"{separator}==> {path} <==\n".encode())
+    text = result.text
+    out.write(text.encode("utf-8") + (b"\n" if text else b""))
+
+
+def _read(args: argparse.Namespace, out: BinaryIO, err: TextIO) -> int:
+    try:
+        reader = _Reader(Settings.from_env())
+    except SettingsError as exc:
+        err.write(f"openread: {exc}\n")
+        return EXIT_USAGE
+    exit_code = EXIT_OK
+    several = len(args.images) > 1
+    printed = 0
+    for path in args.images:
+        try:
+            result = reader.read(path)
+        except OpenReadError as exc:
+            exit_code = max(exit_code, _report(path, exc, err))
+            continue
+        except Exception as exc:  # a bug: report it and go on with the other images
+            error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
+            exit_code = max(exit_code, _report(path, error, err))
+            continue
+        _print_result(result, path, as_json=args.json, several=several, out=out, first=not printed)
+        printed += 1
+        out.flush()
+    return exit_code
+
+
+def _report(path: str, error: OpenReadError, err: TextIO) -> int:
+    err.write(f"openread: {path}: {error.message}\n")
+    err.flush()
+    return error.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``openread`` command with ``argv`` (default ``sys.argv[1:]``); the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command == "serve":
+        try:
+            return _serve(args)
+        except SettingsError as exc:
+            sys.stderr.write(f"openread: {exc}\n")
+            return EXIT_USAGE
+    if args.command == "read":
+        return _read(args, sys.stdout.buffer, sys.stderr)
+    return EXIT_INTERNAL  # pragma: no cover - argparse requires a command

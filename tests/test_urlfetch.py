@@ -1,0 +1,165 @@
+"""``urlfetch.fetch_image``: the SSRF guards, redirects, size cap and timeout.
+
+Refused addresses are refused before any connection is made, so these tests only ever connect
+to the loopback image host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from urllib.parse import quote
+
+import pytest
+
+from openread import ImageLimits, Settings
+from openread.errors import ImageBytesSizeError, ImageUrlError
+from openread.urlfetch import fetch_image, refusal_reason
+from serving import ImageHost, image_host
+
+__all__ = ["image_host"]
+
+NOT_ACCESSIBLE = "The provided image url is not accessible."
+BAD_URL = "Image URL is badly formatted or not accessible"
+LOOPBACK_ALLOWED = Settings(url_fetch=True, url_allow=("127.0.0.1",))
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("http://127.0.0.1/x.jpg", "127.0.0.1"),
+        ("http://127.8.9.10:8080/x.jpg", "127.8.9.10"),
+        ("http://[::1]/x.jpg", "::1"),
+        ("http://[::ffff:127.0.0.1]/x.jpg", "127.0.0.1"),
+        ("http://localhost/x.jpg", "127.0.0.1"),
+        ("http://10.1.2.3/x.jpg", "10.1.2.3"),
+        ("http://192.168.1.20/x.jpg", "192.168.1.20"),
+        ("http://172.16.5.4/x.jpg", "172.16.5.4"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
+        ("https://[fd00:ec2::254]/", "fd00:ec2::254"),
+        ("http://0.0.0.0/x.jpg", "0.0.0.0"),
+        ("http://224.0.0.1/x.jpg", "224.0.0.1"),
+        ("http://100.64.1.1/x.jpg", "100.64.1.1"),
+    ],
+)
+def test_refuses_non_public_addresses(url: str, address: str) -> None:
+    with pytest.raises(ImageUrlError) as caught:
+        fetch_image(url, Settings(url_fetch=True))
+    message = caught.value.message
+    assert message.startswith(NOT_ACCESSIBLE)
+    assert "resolves to a" in message
+    assert address not in message
+
+
+def test_metadata_address_reason() -> None:
+    assert refusal_reason(ipaddress.ip_address("169.254.169.254")) == "a cloud metadata address"
+    assert refusal_reason(ipaddress.ip_address("8.8.8.8")) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/x.jpg",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1/",
+        "not a url",
+        "http://",
+        "",
+        "//example.com/x.jpg",
+        "http://[::1/x.jpg",
+    ],
+)
+def test_refuses_malformed_and_non_http_urls(url: str) -> None:
+    with pytest.raises(ImageUrlError) as caught:
+        fetch_image(url, LOOPBACK_ALLOWED)
+    assert caught.value.message == BAD_URL
+
+
+def test_allow_list_by_address(image_host: ImageHost) -> None:
+    assert fetch_image(image_host.url("/image"), LOOPBACK_ALLOWED) == image_host.content("/image")
+
+
+def test_allow_list_by_network(image_host: ImageHost) -> None:
+    settings = Settings(url_fetch=True, url_allow=("127.0.0.0/8",))
+    assert fetch_image(image_host.url("/image"), settings) == image_host.content("/image")
+
+
+def test_allow_list_by_host_name(image_host: ImageHost) -> None:
+    settings = Settings(url_fetch=True, url_allow=("LocalHost",))
+    url = f"http://localhost:{image_host.port}/image"
+    assert fetch_image(url, settings) == image_host.content("/image")
+
+
+def test_allow_list_does_not_extend_to_other_private_addresses() -> None:
+    with pytest.raises(ImageUrlError, match="resolves to a private address"):
+        fetch_image("http://10.0.0.7/x.jpg", LOOPBACK_ALLOWED)
+
+
+def test_follows_an_allowed_redirect(image_host: ImageHost) -> None:
+    url = image_host.url("/redirect?to=/image")
+    assert fetch_image(url, LOOPBACK_ALLOWED) == image_host.content("/image")
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["http://10.20.30.40/x.jpg", "http://169.254.169.254/latest/", "http://[::1]:9/x.jpg"],
+)
+def test_refuses_a_redirect_to_a_forbidden_address(image_host: ImageHost, target: str) -> None:
+    url = image_host.url("/redirect?to=" + quote(target, safe=""))
+    with pytest.raises(ImageUrlError, match="resolves to a"):
+        fetch_image(url, LOOPBACK_ALLOWED)
+
+
+def test_refuses_a_redirect_to_another_scheme(image_host: ImageHost) -> None:
+    url = image_host.url("/redirect?to=" + quote("file:///etc/passwd", safe=""))
+    with pytest.raises(ImageUrlError, match=BAD_URL):
+        fetch_image(url, LOOPBACK_ALLOWED)
+
+
+def test_redirect_limit(image_host: ImageHost) -> None:
+    hop = image_host.url("/redirect?to=/image")
+    two_hops = image_host.url("/redirect?to=" + quote(hop, safe=""))
+    settings = LOOPBACK_ALLOWED.replace(url_max_redirects=1)
+    with pytest.raises(ImageUrlError, match="too many redirects"):
+        fetch_image(two_hops, settings)
+    assert fetch_image(two_hops, LOOPBACK_ALLOWED.replace(url_max_redirects=2))
+
+
+@pytest.mark.parametrize("path", ["/size/5000", "/stream/300000"])
+def test_size_cap(image_host: ImageHost, path: str) -> None:
+    settings = LOOPBACK_ALLOWED.replace(limits=ImageLimits(max_bytes=4096))
+    with pytest.raises(ImageBytesSizeError, match="larger than 4096 bytes"):
+        fetch_image(image_host.url(path), settings)
+
+
+def test_exactly_the_cap_is_accepted(image_host: ImageHost) -> None:
+    settings = LOOPBACK_ALLOWED.replace(limits=ImageLimits(max_bytes=4096))
+    assert len(fetch_image(image_host.url("/size/4096"), settings)) == 4096
+
+
+def test_empty_image_is_refused(image_host: ImageHost) -> None:
+    with pytest.raises(ImageBytesSizeError):
+        fetch_image(image_host.url("/size/0"), LOOPBACK_ALLOWED)
+
+
+@pytest.mark.parametrize("status", [404, 500, 204])
+def test_non_success_status(image_host: ImageHost, status: int) -> None:
+    with pytest.raises((ImageUrlError, ImageBytesSizeError)) as caught:
+        fetch_image(image_host.url(f"/status/{status}"), LOOPBACK_ALLOWED)
+    if status != 204:
+        assert caught.value.message == NOT_ACCESSIBLE
+
+
+def test_timeout(image_host: ImageHost) -> None:
+    settings = LOOPBACK_ALLOWED.replace(url_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(ImageUrlError, match="timed out"):
+        fetch_image(image_host.url("/slow"), settings)
+    assert time.monotonic() - started < 2.0
+
+
+def test_connection_refused() -> None:
+    # port 9 (discard) on loopback: nothing listens there
+    with pytest.raises(ImageUrlError) as caught:
+        fetch_image("http://127.0.0.1:9/x.jpg", LOOPBACK_ALLOWED)
+    assert caught.value.message == NOT_ACCESSIBLE
