@@ -12,8 +12,8 @@ from openread.recognize import Char, RecognizedLine
 from openread.words import LineWords, WordSpan, split_words, tokenize
 
 
-def words_of(text: str) -> list[str]:
-    return [text[a:b] for a, b in tokenize(text)]
+def words_of(text: str, apart: bool = True) -> list[str]:
+    return [text[a:b] for a, b in tokenize(text, lambda _i, _j: apart)]
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,24 @@ def test_tokenize_follows_azure_word_rules(text: str, expected: list[str]) -> No
     assert words_of(text) == expected
 
 
+def test_tight_punctuation_stays_attached() -> None:
+    assert words_of("Hello World! (40g) beauty, but", apart=False) == [
+        "Hello", "World!", "(40g)", "beauty,", "but",
+    ]  # fmt: skip
+    assert words_of("中文abc字", apart=False) == ["中", "文", "abc", "字"]
+
+
+def test_split_words_detaches_punctuation_by_its_position() -> None:
+    tight = make_line("world!")
+    assert [w.text for w in split_words(tight).words] == ["world!"]
+    letters = [Char(ch, 0.1 * i, 0.1 * i + 0.05, 0.9) for i, ch in enumerate("world")]
+    gap = (*letters, Char("!", 0.62, 0.67, 0.9))  # two pitches after the "d"
+    quad = np.array([[0, 0], [100, 0], [100, 10], [0, 10]], dtype=np.float32)
+    assert [w.text for w in split_words(RecognizedLine(quad, gap, 10.0)).words] == [
+        "world", "!",
+    ]  # fmt: skip
+
+
 def make_line(text: str, aspect: float = 10.0) -> RecognizedLine:
     step = 1.0 / (len(text) + 1)
     chars = tuple(Char(ch, step * (i + 0.6), step * (i + 0.9), 0.9) for i, ch in enumerate(text))
@@ -45,7 +63,7 @@ def make_line(text: str, aspect: float = 10.0) -> RecognizedLine:
 def test_split_words_invariants(text: str) -> None:
     line = make_line(text)
     split = split_words(line)
-    assert split.text == " ".join(words_of(text))
+    assert split.text == " ".join(words_of(text, apart=False))
     assert "".join(w.text for w in split.words) == "".join(text.split())
     previous_end = 0.0
     for word in split.words:
