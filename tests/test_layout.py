@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openread.layout import build, reading_order
+from openread.orient import page_turn, turn_image, unturn_points
 from openread.recognize import Char, RecognizedLine
 from openread.words import LineWords, WordSpan, split_words, tokenize
 
@@ -44,11 +45,14 @@ def test_split_words_detaches_punctuation_by_its_position() -> None:
     tight = make_line("world!")
     assert [w.text for w in split_words(tight).words] == ["world!"]
     letters = [Char(ch, 0.1 * i, 0.1 * i + 0.05, 0.9) for i, ch in enumerate("world")]
-    gap = (*letters, Char("!", 0.62, 0.67, 0.9))  # two pitches after the "d"
+    gap = (*letters, Char("!", 0.62, 0.67, 0.9, gap_before=0.5))  # 2 pitches, half a height
     quad = np.array([[0, 0], [100, 0], [100, 10], [0, 10]], dtype=np.float32)
     assert [w.text for w in split_words(RecognizedLine(quad, gap, 10.0)).words] == [
         "world", "!",
     ]  # fmt: skip
+    # far by position but with no visible gap (the coarse CTC position misled): stays attached
+    no_gap = (*letters, Char("!", 0.62, 0.67, 0.9, gap_before=0.02))
+    assert [w.text for w in split_words(RecognizedLine(quad, no_gap, 10.0)).words] == ["world!"]
 
 
 def make_line(text: str, aspect: float = 10.0) -> RecognizedLine:
@@ -116,3 +120,19 @@ def test_build_clamps_into_the_image_and_keeps_one_block() -> None:
         assert 0 <= point.x < 200
         assert 0 <= point.y < 30
     assert build([], 200, 30, "v").blocks == ()
+
+
+@pytest.mark.parametrize("turn", [0, 1, 2, 3])
+def test_unturn_points_inverts_turn_image(turn: int) -> None:
+    image = np.zeros((40, 70, 3), dtype=np.uint8)
+    image[5, 60] = 255  # x=60, y=5
+    turned = turn_image(image, turn)
+    ys, xs = np.nonzero(turned[:, :, 0])
+    back = unturn_points(np.array([[xs[0], ys[0]]], dtype=np.float32), turn, 70, 40)
+    assert back.tolist() == [[60.0, 5.0]]
+
+
+def test_page_turn_needs_a_clear_majority() -> None:
+    assert page_turn([(2, 20.0), (2, 15.0), (0, 3.0)]) == 2
+    assert page_turn([(1, 10.0), (0, 10.0)]) == 0
+    assert page_turn([]) == 0

@@ -12,6 +12,7 @@ worker processes (e.g. Ray Data actors).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import TYPE_CHECKING, Union
@@ -68,12 +69,28 @@ class Engine:
         return self.read_decoded(decoded)
 
     def read_decoded(self, image: decode.DecodedImage) -> ReadResult:
-        """Read an already decoded and validated image."""
-        regions = detect.detect(self.models.detector, image.pixels)
-        oriented = orient.orient(self.models.classifier, image.pixels, regions)
-        lines = recognize.recognize_oriented(self.models, oriented)
+        """Read an already decoded and validated image.
+
+        The detector and recogniser work best on upright pages, so when most of the text was
+        read in one quarter turn (a photo taken sideways or upside down), the page is turned
+        upright, read again, and the polygons are turned back."""
+        lines = self._read_lines(image.pixels)
+        turn = orient.page_turn([(line.turn, float(len(line.text))) for line in lines])
+        if turn:
+            upright = self._read_lines(orient.turn_image(image.pixels, turn))
+            lines = tuple(
+                dataclasses.replace(
+                    line, quad=orient.unturn_points(line.quad, turn, image.width, image.height)
+                )
+                for line in upright
+            )
         split = [words.split_words(line) for line in lines]
         return layout.build(split, image.width, image.height, self.settings.model_version)
+
+    def _read_lines(self, pixels: npt.NDArray[np.uint8]) -> tuple[recognize.RecognizedLine, ...]:
+        regions = detect.detect(self.models.detector, pixels)
+        oriented = orient.orient(self.models.classifier, pixels, regions)
+        return recognize.recognize_oriented(self.models, oriented)
 
 
 @functools.lru_cache(maxsize=1)

@@ -13,13 +13,16 @@ import hashlib
 import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .errors import ModelError
 from .parallel import session_options
+
+if TYPE_CHECKING:
+    from .lexicon import Lexicon
 
 __all__ = ["MANIFEST", "ModelFile", "ModelStore", "OnnxModel", "resolve"]
 
@@ -123,9 +126,13 @@ class ModelStore:
     classifier: OnnxModel
     charset: tuple[str, ...]
     """Recognizer symbols by class index: index 0 is the CTC blank (""), the last is " "."""
+    lexicon: Lexicon | None = None
+    """Word frequencies for correcting doubtful words (None: no correction)."""
 
     @classmethod
-    def load(cls, threads: int) -> ModelStore:
+    def load(cls, threads: int, *, lexicon: bool = True) -> ModelStore:
+        from .lexicon import Lexicon
+
         recognizer = OnnxModel(RECOGNIZER, threads)
         symbols = recognizer.metadata.get("character")
         if not symbols:
@@ -136,6 +143,7 @@ class ModelStore:
             recognizer=recognizer,
             classifier=OnnxModel(LINE_CLASSIFIER, threads),
             charset=charset,
+            lexicon=Lexicon.load() if lexicon else None,
         )
 
     def warm_up(self) -> None:

@@ -28,7 +28,15 @@ import numpy.typing as npt
 from .detect import TextRegion
 from .models import OnnxModel
 
-__all__ = ["LineCrop", "OrientOptions", "OrientedRegion", "orient"]
+__all__ = [
+    "LineCrop",
+    "OrientOptions",
+    "OrientedRegion",
+    "orient",
+    "page_turn",
+    "turn_image",
+    "unturn_points",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +154,41 @@ def _classifier_input(
     tensor = np.zeros((3, height, width), dtype=np.float32)
     tensor[:, :, :resized_w] = (resized * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)
     return tensor
+
+
+def page_turn(turns_and_weights: Sequence[tuple[int, float]], majority: float = 0.6) -> int:
+    """The quarter turn that makes the page upright, from the turns its lines were read in
+    (each weighted, e.g. by its number of characters): the turn a clear ``majority`` of the
+    weight agrees on, else 0 (an upright page, or a page that mixes directions)."""
+    total = sum(weight for _, weight in turns_and_weights)
+    if total <= 0:
+        return 0
+    by_turn: dict[int, float] = {}
+    for turn, weight in turns_and_weights:
+        by_turn[turn % 4] = by_turn.get(turn % 4, 0.0) + weight
+    turn, weight = max(by_turn.items(), key=lambda item: item[1])
+    return turn if weight >= majority * total else 0
+
+
+def turn_image(pixels: npt.NDArray[np.uint8], turn: int) -> npt.NDArray[np.uint8]:
+    """The image turned by ``turn`` quarter turns counter-clockwise (``np.rot90``), i.e. the
+    same turn that makes a line crop with that ``turn`` upright."""
+    return np.ascontiguousarray(np.rot90(pixels, turn % 4))
+
+
+def unturn_points(
+    points: npt.NDArray[np.float32], turn: int, width: int, height: int
+) -> npt.NDArray[np.float32]:
+    """Map (N, 2) points of ``turn_image(pixels, turn)`` back to ``pixels`` (``width`` x
+    ``height``): the one place where the page rotation is undone."""
+    x, y = points[:, 0], points[:, 1]
+    turn %= 4
+    if turn == 1:
+        back = np.stack([(width - 1) - y, x], axis=1)
+    elif turn == 2:
+        back = np.stack([(width - 1) - x, (height - 1) - y], axis=1)
+    elif turn == 3:
+        back = np.stack([y, (height - 1) - x], axis=1)
+    else:
+        back = np.stack([x, y], axis=1)
+    return back.astype(np.float32)

@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from .lexicon import CorrectOptions, Lexicon, case_like, ctc_log_likelihood
 from .models import ModelStore
 from .orient import LineCrop, OrientedRegion
 
 __all__ = ["Char", "RecognizeOptions", "RecognizedLine", "recognize", "recognize_oriented"]
 
 _STRIDE = 8  # input pixels per output frame of the recogniser
+_EDGE_PUNCTUATION = ".,;:!?()[]{}\"'«»“”‘’"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ class RecognizeOptions:
     """Lines read with a lower mean character probability are dropped as noise."""
     compare_below: float = 0.8
     """A preferred reading less confident than this is compared with the other directions."""
+    correction: CorrectOptions = field(default_factory=CorrectOptions)
+    """How doubtful words are checked against the lexicon (when the store has one)."""
     switch_margin: float = 0.02
     """Another direction replaces the preferred one only if it is this much more confident..."""
     rescue_margin: float = 0.15
@@ -53,6 +57,9 @@ class Char:
     start: float
     end: float
     probability: float
+    gap_before: float = 0.0
+    """Widest ink-free gap between this character and the previous visible one, in line
+    heights (0 for the first character and for spaces)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,8 @@ class RecognizedLine:
     quad: npt.NDArray[np.float32]
     chars: tuple[Char, ...]
     aspect: float
+    turn: int = 0
+    """The quarter turns that made the crop upright (see ``orient``)."""
 
     @property
     def text(self) -> str:
@@ -106,36 +115,112 @@ def recognize(
     order = sorted(range(len(crops)), key=lambda i: aspects[i])
     for start in range(0, len(order), options.batch_size):
         indices = order[start : start + options.batch_size]
-        batch, widths = _batch([crops[i].pixels for i in indices], options)
+        batch, widths, inks = _batch([crops[i].pixels for i in indices], options)
         probabilities = models.recognizer.run(batch)
         for row, index in enumerate(indices):
-            chars = _decode(probabilities[row], widths[row], models.charset)
-            results[index] = RecognizedLine(crops[index].quad, chars, aspects[index])
+            frames = probabilities[row, : max(1, math.ceil(widths[row] / _STRIDE))]
+            chars = _decode(
+                frames,
+                widths[row],
+                inks[row],
+                charset=models.charset,
+                lexicon=models.lexicon,
+                options=options,
+            )
+            crop = crops[index]
+            results[index] = RecognizedLine(crop.quad, chars, aspects[index], crop.turn)
     return tuple(r for r in results if r is not None)
 
 
 def _batch(
     images: Sequence[npt.NDArray[np.uint8]], options: RecognizeOptions
-) -> tuple[npt.NDArray[np.float32], list[int]]:
+) -> tuple[npt.NDArray[np.float32], list[int], list[npt.NDArray[np.bool_]]]:
     height = options.height
     widths = [max(1, math.ceil(height * img.shape[1] / max(1, img.shape[0]))) for img in images]
     batch_width = max(options.min_width, *widths)
     batch = np.zeros((len(images), 3, height, batch_width), dtype=np.float32)
+    inks = []
     for row, (img, width) in enumerate(zip(images, widths, strict=True)):
-        resized = cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR)
+        resized = np.asarray(
+            cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8
+        )
         batch[row, :, :, :width] = (resized.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(
             2, 0, 1
         )
-    return batch, widths
+        inks.append(_ink_columns(resized))
+    return batch, widths, inks
+
+
+def _ink_columns(resized: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """Which columns of a (48, w, 3) crop hold ink: Otsu threshold of the grey image, ink being
+    the minority class (dark on light or light on dark)."""
+    grey = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)
+    _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ink = binary == 0
+    if ink.mean() > 0.5:
+        ink = ~ink
+    return np.asarray(ink.any(axis=0), dtype=np.bool_)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A decoded character and the frames [first, last] it was read from."""
+
+    text: str
+    first: int
+    last: int
+    probability: float
 
 
 def _decode(
-    frames: npt.NDArray[np.float32], width: int, charset: Sequence[str]
+    frames: npt.NDArray[np.float32],
+    width: int,
+    ink: npt.NDArray[np.bool_],
+    *,
+    charset: Sequence[str],
+    lexicon: Lexicon | None,
+    options: RecognizeOptions,
 ) -> tuple[Char, ...]:
-    """Greedy CTC decoding of one line; frames (T, classes) -> characters with positions."""
+    """Decode one line: frames (T, classes) -> characters with positions along the crop;
+    ``ink`` (width,) marks the crop's columns that hold ink."""
+    runs = _greedy(frames, charset)
+    if lexicon is not None:
+        runs = _correct(runs, frames, charset, lexicon, options.correction)
+    chars = []
+    previous: float | None = None
+    for run in runs:
+        center = (run.first + run.last + 1) * _STRIDE / 2.0
+        gap = 0.0
+        if not run.text.isspace():
+            if previous is not None:
+                gap = _blank_run(ink, previous, center) / options.height
+            previous = center
+        chars.append(
+            Char(
+                text=run.text,
+                start=min(1.0, run.first * _STRIDE / width),
+                end=min(1.0, (run.last + 1) * _STRIDE / width),
+                probability=run.probability,
+                gap_before=gap,
+            )
+        )
+    return tuple(_strip_spaces(chars))
+
+
+def _blank_run(ink: npt.NDArray[np.bool_], start: float, stop: float) -> int:
+    """Length of the longest run of ink-free columns between two x positions."""
+    segment = ~ink[max(0, int(start)) : max(0, math.ceil(stop)) + 1]
+    if not segment.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], segment.astype(np.int8), [0]))))
+    return int((edges[1::2] - edges[::2]).max())
+
+
+def _greedy(frames: npt.NDArray[np.float32], charset: Sequence[str]) -> list[_Run]:
+    """Greedy CTC decoding: best class per frame, repeats merged, blanks dropped."""
     best = frames.argmax(axis=1)
     scores = frames.max(axis=1)
-    chars: list[Char] = []
+    runs: list[_Run] = []
     frame = 0
     total = len(best)
     while frame < total:
@@ -144,16 +229,88 @@ def _decode(
         while run_end + 1 < total and int(best[run_end + 1]) == index:
             run_end += 1
         if index != 0 and index < len(charset):
-            chars.append(
-                Char(
-                    text=charset[index],
-                    start=min(1.0, frame * _STRIDE / width),
-                    end=min(1.0, (run_end + 1) * _STRIDE / width),
-                    probability=float(scores[frame : run_end + 1].mean()),
-                )
-            )
+            probability = float(scores[frame : run_end + 1].mean())
+            runs.append(_Run(charset[index], frame, run_end, probability))
         frame = run_end + 1
-    return tuple(_strip_spaces(chars))
+    return runs
+
+
+def _correct(
+    runs: list[_Run],
+    frames: npt.NDArray[np.float32],
+    charset: Sequence[str],
+    lexicon: Lexicon,
+    options: CorrectOptions,
+) -> list[_Run]:
+    """Replace doubtful letter tokens by the best-supported dictionary word (see lexicon)."""
+    index = {symbol: i for i, symbol in enumerate(charset) if symbol}
+    log_probs: npt.NDArray[np.float32] | None = None
+    out: list[_Run] = []
+    start = 0
+    for end in [*(i for i, r in enumerate(runs) if r.text.isspace()), len(runs)]:
+        token = runs[start:end]
+        if token and _doubtful(token, options):
+            if log_probs is None:
+                log_probs = np.log(np.maximum(frames, 1e-12)).astype(np.float32)
+            lo = runs[start - 1].last + 1 if start > 0 else 0
+            hi = runs[end].first if end < len(runs) else len(frames)
+            token = _best_reading(token, log_probs[lo:hi], index, lexicon, options)
+        out.extend(token)
+        if end < len(runs):
+            out.append(runs[end])
+        start = end + 1
+    return out
+
+
+def _doubtful(token: list[_Run], options: CorrectOptions) -> bool:
+    text = "".join(r.text for r in token)
+    core = text.strip(_EDGE_PUNCTUATION)
+    return (
+        len(core) >= options.min_length
+        and core.isalpha()
+        and min(r.probability for r in token) < options.doubtful
+    )
+
+
+def _best_reading(
+    token: list[_Run],
+    log_probs: npt.NDArray[np.float32],
+    index: dict[str, int],
+    lexicon: Lexicon,
+    options: CorrectOptions,
+) -> list[_Run]:
+    text = "".join(r.text for r in token)
+    core = text.strip(_EDGE_PUNCTUATION)
+    prefix = text[: text.index(core)]
+    suffix = text[len(prefix) + len(core) :]
+
+    def score(word: str, frequency: float) -> float:
+        label = [index[ch] for ch in word if ch in index]
+        if len(label) != len(word):
+            return -math.inf
+        return ctc_log_likelihood(log_probs, label) + options.weight * frequency
+
+    best_text = text
+    best_score = score(text, lexicon.log_frequency.get(core.lower(), options.unknown_log_frequency))
+    for candidate in lexicon.candidates(core, options.max_edits):
+        word = prefix + case_like(candidate, core) + suffix
+        value = score(word, lexicon.log_frequency[candidate])
+        if value > best_score:
+            best_text, best_score = word, value
+    if best_text == text:
+        return token
+    first, last = token[0].first, token[-1].last
+    probability = sum(r.probability for r in token) / len(token)
+    span = (last - first + 1) / len(best_text)
+    return [
+        _Run(
+            ch,
+            first + int(i * span),
+            first + max(int((i + 1) * span) - 1, int(i * span)),
+            probability,
+        )
+        for i, ch in enumerate(best_text)
+    ]
 
 
 def _strip_spaces(chars: list[Char]) -> list[Char]:

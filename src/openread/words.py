@@ -5,9 +5,11 @@ every CJK character (Han, kana, Hangul, full-width forms) is a word of its own. 
 that opens or closes a word (brackets, quotes, ``, ; : ! ?``, a final full stop) is a word of
 its own when it stands apart from the word on the image, as in Azure's handwritten
 ``"wish to see in the world !"``, and stays attached when it is set tight, as in Azure's
-printed ``"Hello World!"``; "apart" means its centre lies at least ``DETACHED_PITCH`` times the
-line's character pitch from its neighbour's (tight punctuation measures <= 1, handwriting with
-a gap 1.5-2). Punctuation inside a word always stays (``3.50``, ``don't``, ``62-03``, ``U.S.``).
+printed ``"Hello World!"``. "Apart" needs two signals to agree, because each alone is coarse:
+the CTC centres lie at least ``DETACHED_PITCH`` times the line's character pitch apart (tight
+punctuation measures <= 1, handwriting with a gap 1.5-2), and the ink-free gap between the two
+characters is at least halfway between the line's typical gap inside words and its typical gap
+between words. Punctuation inside a word always stays (``3.50``, ``don't``, ``62-03``).
 
 A word's extent is computed from the CTC positions of its first and last characters, widened
 by half the line's character pitch and never past the midpoint to the neighbouring character.
@@ -16,6 +18,7 @@ Positions are fractions of the line length (0 = the text's own left edge).
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import unicodedata
 from collections.abc import Callable
@@ -159,9 +162,12 @@ def split_words(line: RecognizedLine) -> LineWords:
     text = line.text
     centers = [(c.start + c.end) / 2.0 for c in chars]
     pitch = _pitch(chars, centers)
+    gap_threshold = _word_gap_threshold(chars)
 
     def detached(i: int, j: int) -> bool:
-        return pitch is not None and abs(centers[i] - centers[j]) >= DETACHED_PITCH * pitch
+        if pitch is None or abs(centers[i] - centers[j]) < DETACHED_PITCH * pitch:
+            return False
+        return chars[max(i, j)].gap_before >= gap_threshold
 
     spans = tokenize(text, detached)
     half = pitch / 2.0 if pitch is not None else 0.3 / max(line.aspect, 1e-6)
@@ -183,6 +189,22 @@ def split_words(line: RecognizedLine) -> LineWords:
         probability = float(np.mean([c.probability for c in chars[first:last_excl]]))
         words.append(WordSpan(text[first:last_excl], left, right, min(1.0, max(0.0, probability))))
     return LineWords(line.quad, tuple(words))
+
+
+def _word_gap_threshold(chars: tuple[Char, ...]) -> float:
+    """Halfway between the line's median ink gap inside words and its median gap between
+    words (in line heights); without a space on the line, a quarter of its height above the
+    gap inside words."""
+    inside = [
+        c.gap_before
+        for previous, c in itertools.pairwise(chars)
+        if c.text.isalnum() and previous.text.isalnum()
+    ]
+    between = [c.gap_before for previous, c in itertools.pairwise(chars) if previous.text.isspace()]
+    letters = statistics.median(inside) if inside else 0.0
+    if not between:
+        return letters + 0.25
+    return (letters + statistics.median(between)) / 2.0
 
 
 def _pitch(chars: tuple[Char, ...], centers: list[float]) -> float | None:

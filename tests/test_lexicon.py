@@ -1,0 +1,47 @@
+"""The lexicon correction: CTC likelihoods, candidates, and what it may and may not change."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from openread.lexicon import LEXICON_FILES, Lexicon, case_like, ctc_log_likelihood
+from openread.models import resolve
+
+
+def brute_force(probs: np.ndarray, label: list[int]) -> float:
+    """Sum over every frame path that collapses to ``label`` (tiny inputs only)."""
+    total = 0.0
+    for path in itertools.product(range(probs.shape[1]), repeat=probs.shape[0]):
+        collapsed = [k for i, k in enumerate(path) if k != 0 and (i == 0 or path[i - 1] != k)]
+        if collapsed == label:
+            total += math.prod(probs[t, k] for t, k in enumerate(path))
+    return math.log(total)
+
+
+@pytest.mark.parametrize("label", [[1], [1, 2], [1, 1], [2, 1, 2], []])
+def test_ctc_forward_equals_the_sum_over_paths(label: list[int]) -> None:
+    rng = np.random.default_rng(len(label))
+    probs = rng.dirichlet(np.ones(3), size=5).astype(np.float32)
+    expected = brute_force(probs, label) if label else float(np.log(probs[:, 0]).sum())
+    assert ctc_log_likelihood(np.log(probs), label) == pytest.approx(expected, rel=1e-5)
+
+
+def test_case_follows_the_reading() -> None:
+    assert case_like("beauty", "BENUTY") == "BEAUTY"
+    assert case_like("everything", "Evenything") == "Everything"
+    assert case_like("but", "bmnt") == "but"
+
+
+def test_word_lists_are_verified_files() -> None:
+    for model in LEXICON_FILES:
+        assert resolve(model).is_file()
+
+
+def test_candidates_are_near_words() -> None:
+    lexicon = Lexicon({"everything": -9.0, "beauty": -10.0, "has": -7.0, "but": -6.0})
+    assert "everything" in lexicon.candidates("Evenything", 2)
+    assert lexicon.candidates("zzzzzzzz", 2) == []
