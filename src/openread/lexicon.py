@@ -73,7 +73,7 @@ class Lexicon:
         self._by_length = by_length
 
     @classmethod
-    def load(cls, words_per_language: int = 100_000) -> Lexicon:
+    def load(cls, words_per_language: int = 40_000) -> Lexicon:
         merged: dict[str, float] = {}
         for model in LEXICON_FILES:
             for word, log_frequency in _read_wordfreq(model, words_per_language):

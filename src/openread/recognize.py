@@ -36,7 +36,12 @@ class RecognizeOptions:
     min_width: int = 320
     batch_size: int = 6
     min_confidence: float = 0.5
-    """Lines read with a lower mean character probability are dropped as noise."""
+    """Lines read with a lower mean character probability are dropped as noise..."""
+    min_confidence_long: float = 0.4
+    long_line: int = 8
+    """...except lines of several words and at least ``long_line`` visible characters, kept
+    down to ``min_confidence_long``: noise reads as a short or single-token blob, while a long
+    doubtful line of words is hard text (handwriting)."""
     compare_below: float = 0.8
     """A preferred reading less confident than this is compared with the other directions."""
     correction: CorrectOptions = field(default_factory=CorrectOptions)
@@ -101,9 +106,17 @@ def recognize_oriented(
         for (index, _, margin), line in zip(pending, others, strict=True):
             if line.confidence > best[index].confidence + margin:
                 best[index] = line
-    return tuple(
-        line for line in best if line.text.strip() and line.confidence >= options.min_confidence
-    )
+    return tuple(line for line in best if _kept(line, options))
+
+
+def _kept(line: RecognizedLine, options: RecognizeOptions) -> bool:
+    visible = sum(not c.text.isspace() for c in line.chars)
+    if visible == 0:
+        return False
+    words = len(line.text.split())
+    long_text = visible >= options.long_line and words >= 2
+    floor = options.min_confidence_long if long_text else options.min_confidence
+    return line.confidence >= floor
 
 
 def recognize(
@@ -141,9 +154,10 @@ def _batch(
     batch = np.zeros((len(images), 3, height, batch_width), dtype=np.float32)
     inks = []
     for row, (img, width) in enumerate(zip(images, widths, strict=True)):
-        resized = np.asarray(
-            cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8
-        )
+        # area averaging when shrinking (no aliasing of tall crops), linear when enlarging
+        shrink = img.shape[0] > height
+        method = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        resized = np.asarray(cv2.resize(img, (width, height), interpolation=method), dtype=np.uint8)
         batch[row, :, :, :width] = (resized.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(
             2, 0, 1
         )
