@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from openread import Engine, Settings
 from openread.lexicon import LEXICON_FILES, Lexicon, case_like, ctc_log_likelihood
 from openread.models import resolve
 
@@ -39,6 +41,14 @@ def test_case_follows_the_reading() -> None:
 def test_word_lists_are_verified_files() -> None:
     for model in LEXICON_FILES:
         assert resolve(model).is_file()
+
+
+def test_lexicon_can_be_switched_off(sticky_note: Path) -> None:
+    raw = Engine.load(Settings(lexicon=False))
+    assert raw.models.lexicon is None
+    text = raw.read(sticky_note).text
+    assert "Evenything" in text  # the recogniser's own reading, uncorrected
+    assert Settings.from_env({"OPENREAD_LEXICON": "false"}).lexicon is False
 
 
 def test_candidates_are_near_words() -> None:

@@ -86,6 +86,12 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--model-version", help="modelVersion reported (OPENREAD_MODEL_VERSION)")
     serve.add_argument(
+        "--lexicon",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="correct doubtful words against word lists (OPENREAD_LEXICON, default on)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         help="(OPENREAD_LOG_LEVEL)",
@@ -106,6 +112,7 @@ def serve_settings(args: argparse.Namespace, base: Settings) -> Settings:
         "url_fetch",
         "url_timeout",
         "model_version",
+        "lexicon",
         "log_level",
     )
     changes: dict[str, object] = {

@@ -49,7 +49,8 @@ class Engine:
 
     def __init__(self, settings: Settings | None = None, models: ModelStore | None = None) -> None:
         self.settings = settings or Settings()
-        self.models = models or ModelStore.load(self.settings.threads)
+        threads, lexicon = self.settings.threads, self.settings.lexicon
+        self.models = models or ModelStore.load(threads, lexicon=lexicon)
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> Engine:

@@ -22,6 +22,7 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_WORKERS | 1 | images read at the same time |
 | OPENREAD_MAX_QUEUE | 16 | requests waiting for a worker before the server answers 429 |
 | OPENREAD_MODEL_VERSION | 2023-10-01 | ``modelVersion`` reported on the wire |
+| OPENREAD_LEXICON | true | correct doubtful words against word lists (en, fr, de, es, it, pt, nl); false = the recogniser's raw reading |
 | OPENREAD_LOG_LEVEL | info | log level of the server |
 """
 
@@ -86,6 +87,7 @@ class Settings:
     workers: int = 1
     max_queue: int = 16
     model_version: str = "2023-10-01"
+    lexicon: bool = True
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -183,5 +185,6 @@ class Settings:
             workers=integer("WORKERS", base.workers),
             max_queue=integer("MAX_QUEUE", base.max_queue),
             model_version=get("MODEL_VERSION") or base.model_version,
+            lexicon=flag("LEXICON", base.lexicon),
             log_level=(get("LOG_LEVEL") or base.log_level).lower(),
         )
