@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +128,12 @@ class ModelStore:
     """Recognizer symbols by class index: index 0 is the CTC blank (""), the last is " "."""
     lexicon: Lexicon | None = None
     """Word frequencies for correcting doubtful words (None: no correction)."""
+    symbol_index: dict[str, int] = field(init=False, repr=False)
+    """Class index of every recognizer symbol (the inverse of ``charset``), built once."""
+
+    def __post_init__(self) -> None:
+        index = {symbol: i for i, symbol in enumerate(self.charset) if symbol}
+        object.__setattr__(self, "symbol_index", index)
 
     @classmethod
     def load(cls, threads: int, *, lexicon: bool = True) -> ModelStore:

@@ -137,6 +137,7 @@ def recognize(
                 widths[row],
                 inks[row],
                 charset=models.charset,
+                symbols=models.symbol_index,
                 lexicon=models.lexicon,
                 options=options,
             )
@@ -192,6 +193,7 @@ def _decode(
     ink: npt.NDArray[np.bool_],
     *,
     charset: Sequence[str],
+    symbols: dict[str, int],
     lexicon: Lexicon | None,
     options: RecognizeOptions,
 ) -> tuple[Char, ...]:
@@ -199,7 +201,7 @@ def _decode(
     ``ink`` (width,) marks the crop's columns that hold ink."""
     runs = _greedy(frames, charset)
     if lexicon is not None:
-        runs = _correct(runs, frames, charset, lexicon, options.correction)
+        runs = _correct(runs, frames, symbols, lexicon, options.correction)
     chars = []
     previous: float | None = None
     for run in runs:
@@ -252,12 +254,11 @@ def _greedy(frames: npt.NDArray[np.float32], charset: Sequence[str]) -> list[_Ru
 def _correct(
     runs: list[_Run],
     frames: npt.NDArray[np.float32],
-    charset: Sequence[str],
+    symbols: dict[str, int],
     lexicon: Lexicon,
     options: CorrectOptions,
 ) -> list[_Run]:
     """Replace doubtful letter tokens by the best-supported dictionary word (see lexicon)."""
-    index = {symbol: i for i, symbol in enumerate(charset) if symbol}
     log_probs: npt.NDArray[np.float32] | None = None
     out: list[_Run] = []
     start = 0
@@ -268,7 +269,7 @@ def _correct(
                 log_probs = np.log(np.maximum(frames, 1e-12)).astype(np.float32)
             lo = runs[start - 1].last + 1 if start > 0 else 0
             hi = runs[end].first if end < len(runs) else len(frames)
-            token = _best_reading(token, log_probs[lo:hi], index, lexicon, options)
+            token = _best_reading(token, log_probs[lo:hi], symbols, lexicon, options)
         out.extend(token)
         if end < len(runs):
             out.append(runs[end])
