@@ -9,8 +9,9 @@ engines alike, as openread decodes the bytes itself.
 * ``rapidocr``: RapidOCR 3.10's default pipeline (PP-OCRv6 det/rec, line classifier on), word
   boxes on; it gets the EXIF-transposed image as a BGR array. ``rapidocr-merged`` is the same
   run with its word pieces merged into the space-separated tokens of its lines.
-* ``tesseract``: Tesseract 5 through ``tesserocr``, default page segmentation (``SINGLE_LINE``
-  when the hint says the image is one line), language from the hint; it gets the same RGB image.
+* ``tesseract``: Tesseract 5 through ``tesserocr``, default page segmentation (``RAW_LINE``
+  when the hint says the image is one line: ``SINGLE_LINE`` returns nothing on some Arabic
+  lines), language from the hint; it gets the same RGB image.
 """
 
 from __future__ import annotations
@@ -299,7 +300,7 @@ class TesseractEngine:
         return self._apis[lang]
 
     def _ocr(self, api: Any, data: bytes, single_line: bool) -> tuple[list[Any], list[Any]]:
-        psm = self._tesserocr.PSM.SINGLE_LINE if single_line else self._tesserocr.PSM.AUTO
+        psm = self._tesserocr.PSM.RAW_LINE if single_line else self._tesserocr.PSM.AUTO
         api.SetPageSegMode(psm)
         api.SetImage(decode_rgb(data))
         api.Recognize()

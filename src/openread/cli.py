@@ -1,7 +1,8 @@
 """The ``openread`` command.
 
     openread serve [--host H] [--port P] [--tls-cert F --tls-key F] [--api-key K ...] ...
-    openread read IMAGE... [--json]
+    openread read IMAGE... [--json] [--language CODE] [--scripts]
+    openread languages [--json]
     openread --version
 
 ``serve`` starts the HTTP server; its flags override the ``OPENREAD_*`` environment
@@ -9,7 +10,8 @@
 there are several), or with ``--json`` the exact body the server would answer for that image, one
 JSON document per line. Errors go to stderr as ``openread: <path>: <message>``; the exit code is
 the highest ``exit_code`` among the failed images (3 bad input, 4 model files, 1 internal error),
-and the other images are still read.
+and the other images are still read. ``languages`` lists the scripts openread knows, the
+languages written in them, and whether their recogniser is installed here.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument(
         "--json", action="store_true", help="print the server's JSON body for each image"
     )
+    read.add_argument("--language", help="language hint (BCP-47, e.g. ru); never required")
+    read.add_argument(
+        "--scripts", action="store_true", help="with --json, add each line's script (ISO 15924)"
+    )
+    languages = commands.add_parser("languages", help="list the scripts and languages read")
+    languages.add_argument("--json", action="store_true", help="as JSON")
     return parser
 
 
@@ -150,11 +158,15 @@ class _Reader:
         self.settings = settings
         self._engine: Engine | None = None
 
-    def read(self, path: str) -> ReadResult:
-        data = _read_file(path)
+    @property
+    def engine(self) -> Engine:
         if self._engine is None:
             self._engine = Engine.load(self.settings)
-        return self._engine.read(data)
+        return self._engine
+
+    def read(self, path: str, language: str | None = None) -> ReadResult:
+        data = _read_file(path)
+        return self.engine.read(data, language=language)
 
 
 def _read_file(path: str) -> bytes:
@@ -169,10 +181,17 @@ def _read_file(path: str) -> bytes:
 
 
 def _print_result(
-    result: ReadResult, path: str, *, as_json: bool, several: bool, out: BinaryIO, first: bool
+    result: ReadResult,
+    path: str,
+    *,
+    as_json: bool,
+    scripts: bool,
+    several: bool,
+    out: BinaryIO,
+    first: bool,
 ) -> None:
     if as_json:
-        out.write(wire.dumps(wire.to_azure_json(result)) + b"\n")
+        out.write(wire.dumps(wire.to_azure_json(result, scripts=scripts)) + b"\n")
         return
     if several:
         separator = "" if first else "\n"
@@ -192,7 +211,7 @@ def _read(args: argparse.Namespace, out: BinaryIO, err: TextIO) -> int:
     printed = 0
     for path in args.images:
         try:
-            result = reader.read(path)
+            result = reader.read(path, args.language)
         except OpenReadError as exc:
             exit_code = max(exit_code, _report(path, exc, err))
             continue
@@ -200,7 +219,15 @@ def _read(args: argparse.Namespace, out: BinaryIO, err: TextIO) -> int:
             error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
             exit_code = max(exit_code, _report(path, error, err))
             continue
-        _print_result(result, path, as_json=args.json, several=several, out=out, first=not printed)
+        _print_result(
+            result,
+            path,
+            as_json=args.json,
+            scripts=args.scripts,
+            several=several,
+            out=out,
+            first=not printed,
+        )
         printed += 1
         out.flush()
     return exit_code
@@ -210,6 +237,26 @@ def _report(path: str, error: OpenReadError, err: TextIO) -> int:
     err.write(f"openread: {path}: {error.message}\n")
     err.flush()
     return error.exit_code
+
+
+def _languages(args: argparse.Namespace, out: BinaryIO, err: TextIO) -> int:
+    try:
+        supports = Engine.load(Settings.from_env()).supported_scripts()
+    except SettingsError as exc:
+        err.write(f"openread: {exc}\n")
+        return EXIT_USAGE
+    except OpenReadError as exc:
+        err.write(f"openread: {exc.message}\n")
+        return exc.exit_code
+    if args.json:
+        out.write(wire.dumps(wire.languages_json(supports)) + b"\n")
+        return EXIT_OK
+    for s in supports:
+        state = "yes" if s.available else "not installed"
+        languages = " ".join(s.script.languages)
+        line = f"{s.script.code}  {s.script.name:<11} {s.recognizer:<24} {state:<13} {languages}"
+        out.write(line.encode("utf-8") + b"\n")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,4 +273,6 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
     if args.command == "read":
         return _read(args, sys.stdout.buffer, sys.stderr)
+    if args.command == "languages":
+        return _languages(args, sys.stdout.buffer, sys.stderr)
     return EXIT_INTERNAL  # pragma: no cover - argparse requires a command

@@ -15,20 +15,33 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import numpy.typing as npt
 
-from . import decode, detect, layout, orient, recognize, words
+from . import decode, detect, layout, orient, recognize, scriptid, words
 from .models import ModelStore
 from .result import ReadResult
+from .script import PPOCR, SCRIPTS, Script, language_scripts
 from .settings import Settings
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Engine", "ImageInput", "read"]
+__all__ = ["Engine", "ImageInput", "ScriptSupport", "read"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptSupport:
+    """A script openread knows, the recogniser that reads it (``ppocr`` or
+    ``tesseract:<Model>``), and whether that recogniser is installed here."""
+
+    script: Script
+    recognizer: str
+    available: bool
+
 
 ImageInput = Union[
     bytes,
@@ -49,8 +62,13 @@ class Engine:
 
     def __init__(self, settings: Settings | None = None, models: ModelStore | None = None) -> None:
         self.settings = settings or Settings()
-        threads, lexicon = self.settings.threads, self.settings.lexicon
-        self.models = models or ModelStore.load(threads, lexicon=lexicon)
+        settings = self.settings
+        self.models = models or ModelStore.load(
+            settings.threads,
+            lexicon=settings.lexicon,
+            scripts=settings.scripts,
+            tessdata=settings.tessdata,
+        )
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> Engine:
@@ -60,25 +78,48 @@ class Engine:
     def __reduce__(self) -> tuple[type[Engine], tuple[Settings]]:
         return (Engine, (self.settings,))
 
+    def supported_scripts(self) -> tuple[ScriptSupport, ...]:
+        """Every script openread knows, with its languages, and whether it can be read here."""
+        supports = []
+        tesseract = self.models.tesseract
+        for script in SCRIPTS:
+            if script.tesseract_model is None:
+                supports.append(ScriptSupport(script, PPOCR, True))
+            else:
+                available = tesseract is not None and tesseract.available(script)
+                name = f"tesseract:{script.tesseract_model}"
+                if script.code == "Grek":  # PP-OCR reads monotonic Greek too
+                    supports.append(ScriptSupport(script, f"{PPOCR}+{name}", True))
+                else:
+                    supports.append(ScriptSupport(script, name, available))
+        return tuple(supports)
+
     def warm_up(self) -> None:
         """Run every model once so that the first request does not pay for initialisation."""
         self.models.warm_up()
 
-    def read(self, image: ImageInput) -> ReadResult:
-        """Read the text in ``image``. Raises an ``InvalidRequestError`` for bad input."""
-        decoded = decode.load_image(image, self.settings.limits)
-        return self.read_decoded(decoded)
+    def read(self, image: ImageInput, *, language: str | None = None) -> ReadResult:
+        """Read the text in ``image``. Raises an ``InvalidRequestError`` for bad input.
 
-    def read_decoded(self, image: decode.DecodedImage) -> ReadResult:
+        ``language`` (BCP-47, e.g. ``ru``) is a hint: it narrows the scripts tried on lines
+        PP-OCR cannot read to that language's; an unknown language is ignored. Without it the
+        script of every line is identified (images may mix scripts)."""
+        decoded = decode.load_image(image, self.settings.limits)
+        return self.read_decoded(decoded, language=language)
+
+    def read_decoded(
+        self, image: decode.DecodedImage, *, language: str | None = None
+    ) -> ReadResult:
         """Read an already decoded and validated image.
 
         The detector and recogniser work best on upright pages, so when most of the text was
         read in one quarter turn (a photo taken sideways or upside down), the page is turned
         upright, read again, and the polygons are turned back."""
-        lines = self._read_lines(image.pixels)
+        hint = language_scripts(language)
+        lines = self._read_lines(image.pixels, hint)
         turn = orient.page_turn([(line.turn, float(len(line.text))) for line in lines])
         if turn:
-            upright = self._read_lines(orient.turn_image(image.pixels, turn))
+            upright = self._read_lines(orient.turn_image(image.pixels, turn), hint)
             lines = tuple(
                 dataclasses.replace(
                     line, quad=orient.unturn_points(line.quad, turn, image.width, image.height)
@@ -88,10 +129,23 @@ class Engine:
         split = [words.split_words(line) for line in lines]
         return layout.build(split, image.width, image.height, self.settings.model_version)
 
-    def _read_lines(self, pixels: npt.NDArray[np.uint8]) -> tuple[recognize.RecognizedLine, ...]:
+    def _read_lines(
+        self, pixels: npt.NDArray[np.uint8], hint: tuple[Script, ...]
+    ) -> tuple[recognize.RecognizedLine, ...]:
+        """Detect, orient and read every line; lines PP-OCR cannot read go to ``scriptid``."""
         regions = detect.detect(self.models.detector, pixels)
         oriented = orient.orient(self.models.classifier, pixels, regions)
-        return recognize.recognize_oriented(self.models, oriented)
+        read = recognize.read_regions(self.models, oriented)
+        if self.models.tesseract is None:
+            lines = tuple(scriptid.label(line) for _, line in read)
+        else:
+            candidates = [
+                scriptid.Candidate(crop, line, region.preferred)
+                for region, (crop, line) in zip(oriented, read, strict=True)
+            ]
+            options = scriptid.ScriptOptions(threads=self.settings.threads)
+            lines = scriptid.identify(self.models.tesseract, candidates, hint, options)
+        return tuple(line for line in lines if recognize.kept(line))
 
 
 @functools.lru_cache(maxsize=1)

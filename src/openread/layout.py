@@ -118,6 +118,7 @@ def _line(line: LineWords, width: int, height: int) -> Line:
         text=line.text,
         polygon=_quad(line.quad, width, height),
         words=words,
+        script=line.script,
     )
 
 

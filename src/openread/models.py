@@ -23,8 +23,18 @@ from .parallel import session_options
 
 if TYPE_CHECKING:
     from .lexicon import Lexicon
+    from .tesseract import TesseractModels
 
-__all__ = ["MANIFEST", "ModelFile", "ModelStore", "OnnxModel", "resolve"]
+__all__ = [
+    "MANIFEST",
+    "TESSDATA_MANIFEST",
+    "ModelFile",
+    "ModelStore",
+    "OnnxModel",
+    "TessdataFile",
+    "resolve",
+    "verify_file",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,130 @@ LINE_CLASSIFIER = ModelFile(
 MANIFEST: tuple[ModelFile, ...] = (DETECTOR, RECOGNIZER, LINE_CLASSIFIER)
 
 
+@dataclass(frozen=True, slots=True)
+class TessdataFile:
+    """A Tesseract 5 LSTM script model (``<name>.traineddata``) from Debian's
+    ``tesseract-ocr-script-*`` packages (tessdata_fast 4.1.0), with what it must hash to."""
+
+    name: str
+    sha256: str
+    size: int
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.traineddata"
+
+
+TESSDATA_MANIFEST: tuple[TessdataFile, ...] = (
+    TessdataFile(
+        "Arabic", "47c262ac4e843c024df87ffa1363b77a821a843c069c71ef7650f4d2ecfea1e8", 9_311_038
+    ),
+    TessdataFile(
+        "Armenian", "e94e3cfcb79dc6bc24b819ce01340b690f2aabe4c5ac295545ae1bca5d7472f4", 7_879_909
+    ),
+    TessdataFile(
+        "Bengali", "d04c2064bd0ffcd18488c4048d40d88ab056185f3462c2337b52f9e6c51158e5", 5_712_242
+    ),
+    TessdataFile(
+        "Cyrillic", "a80325ebb1c7aa2dca5002ec05b15052a51dcb2e9e65373c264a3df7ac284358", 29_252_466
+    ),
+    TessdataFile(
+        "Devanagari", "3bbb87c1de2a6a2ef0a97dc041e6eea2723a1c22d638f5e38157a5cd441c12b7", 17_943_870
+    ),
+    TessdataFile(
+        "Ethiopic", "4856c53285f9dd28dd130228316cdd506a5172505c99f367d63d84e6467c15f4", 9_074_416
+    ),
+    TessdataFile(
+        "Georgian", "8da5cc7e2af2c8da04d126ab1f2604904305e548bc3fc20d3c0bae6d519ca013", 6_949_865
+    ),
+    TessdataFile(
+        "Greek", "52e201e4a22336d89ee202b579aca04f15ffd6e5e6af1fe164498f2c7de898e6", 3_041_556
+    ),
+    TessdataFile(
+        "Gujarati", "94643022c1dc06a6b1a96f7dbc3bcc77f455b38e6843cc115a4c9c460b0b32aa", 5_017_100
+    ),
+    TessdataFile(
+        "Gurmukhi", "34c36da0fc59198f009ebbe8646708255fa3ca2553e62645a7b584cbceca8b24", 4_213_597
+    ),
+    TessdataFile(
+        "HanS_vert", "b555a9a60c88e5e27ddd34541d055200c05492d1f184732518a721faf1db979b", 5_429_738
+    ),
+    TessdataFile(
+        "HanT_vert", "ec4e31daec478e61216b1d9f34e0441fc1fcefacfe4fb28f1ea8bcfcc97ba302", 5_448_267
+    ),
+    TessdataFile(
+        "Hangul", "cae2d12b8cdac6b62643b65915bec347e80970adc55228ca42ac1ec8909b198a", 4_845_849
+    ),
+    TessdataFile(
+        "Hangul_vert", "8fbbd6366654e043038bbcf78b2b8e031c64c2b65f133593d097edee6c7e2ea8", 4_725_034
+    ),
+    TessdataFile(
+        "Hebrew", "4f4f3405404a61e21e5c16316ed5c3052ddb3572a75e0b3dc3fe118b12dea76e", 4_866_337
+    ),
+    TessdataFile(
+        "Japanese_vert",
+        "1d463a4811f3ae174e11b3f87773e07130c1c6aca042f31f7a90c41d939f1538",
+        6_445_356,
+    ),
+    TessdataFile(
+        "Kannada", "1252172cbbe99d27e5e52009a0e79444d555329b82e0b88d6e1f2a601a1b7d86", 6_777_791
+    ),
+    TessdataFile(
+        "Khmer", "330366535d1155974af0f99630df3060c9a98c657b1e4b29f458125f1d10e44a", 4_476_365
+    ),
+    TessdataFile(
+        "Lao", "6bdca344c3ed9ecf405e2f8b5eb0af9832c1de7d92af2f4891867549c1d1fb63", 10_103_937
+    ),
+    TessdataFile(
+        "Malayalam", "822ad7ed9fb2eba0b0da5c788ed8710eba651d91777fc659ce0d700cfb99be06", 9_007_302
+    ),
+    TessdataFile(
+        "Myanmar", "78f95e6033824b7c197a099e9fdef55e0742146619d822c9b8d81f933f2b27df", 7_840_489
+    ),
+    TessdataFile(
+        "Oriya", "39fc17f9e30eee261ac08b2d9d3c82bf28e69cff7c38d0a3aea19f1023410ade", 5_744_929
+    ),
+    TessdataFile(
+        "Sinhala", "ce202bfbdc65e677abd76f5349f4765296b3d2b01c87608f49154ad7fa12ec4a", 4_782_577
+    ),
+    TessdataFile(
+        "Tamil", "6857e222c6977986915bd073f669c2cde33039dedde26603ed6be87b0a8d62bb", 7_089_032
+    ),
+    TessdataFile(
+        "Telugu", "615dd18355098058d77a45ee3bacc5d36aca574880c1b6099011f2aca09f2d1c", 6_485_174
+    ),
+    TessdataFile(
+        "Thai", "d9e34be94556ddb65fd7e04892ff606e1a5b696d0eb422b5a7efc6859943702d", 4_249_016
+    ),
+)
+"""Script models openread can use, when installed (``scripts/system-deps`` installs them)."""
+
+TESSDATA_DIRS = (
+    "/usr/share/tesseract-ocr/5/tessdata",
+    "/usr/share/tesseract-ocr/4.00/tessdata",
+    "/usr/share/tessdata",
+)
+"""Where Debian and Ubuntu install tessdata, searched in order when no directory is set."""
+
+
+def verify_file(path: Path, sha256: str, size: int, model_id: str) -> Path:
+    """``path`` if it exists with ``size`` bytes and hashes to ``sha256``; else ``ModelError``."""
+    if not path.is_file():
+        raise ModelError(f"model {model_id}: file {path} is missing")
+    actual = path.stat().st_size
+    if actual != size:
+        raise ModelError(f"model {model_id}: {path} has {actual} bytes, expected {size} (altered)")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != sha256:
+        raise ModelError(
+            f"model {model_id}: {path} has sha256 {digest.hexdigest()}, expected {sha256} (altered)"
+        )
+    return path
+
+
 def resolve(model: ModelFile) -> Path:
     """The verified path of ``model``; ``ModelError`` if it is missing or altered."""
     try:
@@ -72,23 +206,7 @@ def resolve(model: ModelFile) -> Path:
             f"is not installed (pip install the openread package's dependencies)"
         ) from exc
     path = Path(str(dist.locate_file(model.path)))
-    if not path.is_file():
-        raise ModelError(f"model {model.model_id}: file {path} is missing")
-    size = path.stat().st_size
-    if size != model.size:
-        raise ModelError(
-            f"model {model.model_id}: {path} has {size} bytes, expected {model.size} (altered)"
-        )
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != model.sha256:
-        raise ModelError(
-            f"model {model.model_id}: {path} has sha256 {digest.hexdigest()}, "
-            f"expected {model.sha256} (altered)"
-        )
-    return path
+    return verify_file(path, model.sha256, model.size, model.model_id)
 
 
 class OnnxModel:
@@ -128,6 +246,8 @@ class ModelStore:
     """Recognizer symbols by class index: index 0 is the CTC blank (""), the last is " "."""
     lexicon: Lexicon | None = None
     """Word frequencies for correcting doubtful words (None: no correction)."""
+    tesseract: TesseractModels | None = None
+    """Line recognisers for the scripts PP-OCR lacks (None: PP-OCR's scripts only)."""
     symbol_index: dict[str, int] = field(init=False, repr=False)
     """Class index of every recognizer symbol (the inverse of ``charset``), built once."""
 
@@ -136,8 +256,16 @@ class ModelStore:
         object.__setattr__(self, "symbol_index", index)
 
     @classmethod
-    def load(cls, threads: int, *, lexicon: bool = True) -> ModelStore:
+    def load(
+        cls,
+        threads: int,
+        *,
+        lexicon: bool = True,
+        scripts: bool = True,
+        tessdata: Path | None = None,
+    ) -> ModelStore:
         from .lexicon import Lexicon
+        from .tesseract import TesseractModels
 
         recognizer = OnnxModel(RECOGNIZER, threads)
         symbols = recognizer.metadata.get("character")
@@ -150,6 +278,7 @@ class ModelStore:
             classifier=OnnxModel(LINE_CLASSIFIER, threads),
             charset=charset,
             lexicon=Lexicon.load() if lexicon else None,
+            tesseract=TesseractModels(tessdata) if scripts else None,
         )
 
     def warm_up(self) -> None:
@@ -157,3 +286,5 @@ class ModelStore:
         self.detector.run(np.zeros((1, 3, 736, 736), dtype=np.float32))
         self.recognizer.run(np.zeros((1, 3, 48, 320), dtype=np.float32))
         self.classifier.run(np.zeros((1, 3, 48, 192), dtype=np.float32))
+        if self.tesseract is not None:
+            self.tesseract.load_all()

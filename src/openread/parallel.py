@@ -1,4 +1,5 @@
-"""The one owner of parallelism: onnxruntime thread counts and the server's bounded admission.
+"""The one owner of parallelism: onnxruntime thread counts, the threads that try several
+Tesseract models on one line at once (``thread_map``), and the server's bounded admission.
 
 Stages never start threads. Inside one model call onnxruntime uses ``threads`` intra-op threads
 (a setting, default the number of CPUs). Across requests, at most ``workers`` images are read at
@@ -9,7 +10,8 @@ queues without bound and never oversubscribes the cores.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import anyio
@@ -17,9 +19,20 @@ import anyio.to_thread
 
 from .errors import BusyError
 
-__all__ = ["Admission", "session_options"]
+__all__ = ["Admission", "session_options", "thread_map"]
 
 T = TypeVar("T")
+U = TypeVar("U")
+
+
+def thread_map(fn: Callable[[T], U], items: Sequence[T], threads: int) -> list[U]:
+    """``[fn(x) for x in items]`` on up to ``threads`` threads (for work that releases the GIL,
+    such as libtesseract); results in ``items`` order, the first exception re-raised. The
+    threads live only for this call."""
+    if threads <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 def session_options(threads: int) -> object:

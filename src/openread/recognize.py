@@ -24,7 +24,15 @@ from .lexicon import CorrectOptions, Lexicon, case_like, ctc_log_likelihood
 from .models import ModelStore
 from .orient import LineCrop, OrientedRegion
 
-__all__ = ["Char", "RecognizeOptions", "RecognizedLine", "recognize", "recognize_oriented"]
+__all__ = [
+    "Char",
+    "RecognizeOptions",
+    "RecognizedLine",
+    "kept",
+    "read_regions",
+    "recognize",
+    "recognize_oriented",
+]
 
 _STRIDE = 8  # input pixels per output frame of the recogniser
 _EDGE_PUNCTUATION = ".,;:!?()[]{}\"'«»“”‘’"
@@ -77,6 +85,8 @@ class RecognizedLine:
     aspect: float
     turn: int = 0
     """The quarter turns that made the crop upright (see ``orient``)."""
+    script: str = ""
+    """ISO 15924 code of the script it was read as (``""``: not identified yet)."""
 
     @property
     def text(self) -> str:
@@ -94,7 +104,18 @@ def recognize_oriented(
     options: RecognizeOptions = RecognizeOptions(),
 ) -> tuple[RecognizedLine, ...]:
     """The best reading of every region, dropping empty and too doubtful lines."""
-    best = list(recognize(models, [r.preferred for r in regions], options))
+    return tuple(line for _, line in read_regions(models, regions, options) if kept(line, options))
+
+
+def read_regions(
+    models: ModelStore,
+    regions: Sequence[OrientedRegion],
+    options: RecognizeOptions = RecognizeOptions(),
+) -> tuple[tuple[LineCrop, RecognizedLine], ...]:
+    """The best reading of every region and the crop it was read from (same order as
+    ``regions``, nothing dropped)."""
+    crops = [r.preferred for r in regions]
+    best = list(recognize(models, crops, options))
     pending = [
         (index, crop, options.switch_margin if region.always_compare else options.rescue_margin)
         for index, region in enumerate(regions)
@@ -103,13 +124,15 @@ def recognize_oriented(
     ]
     if pending:
         others = recognize(models, [crop for _, crop, _ in pending], options)
-        for (index, _, margin), line in zip(pending, others, strict=True):
+        for (index, crop, margin), line in zip(pending, others, strict=True):
             if line.confidence > best[index].confidence + margin:
                 best[index] = line
-    return tuple(line for line in best if _kept(line, options))
+                crops[index] = crop
+    return tuple(zip(crops, best, strict=True))
 
 
-def _kept(line: RecognizedLine, options: RecognizeOptions) -> bool:
+def kept(line: RecognizedLine, options: RecognizeOptions = RecognizeOptions()) -> bool:
+    """Whether ``line`` is text worth returning (not empty, not too doubtful)."""
     visible = sum(not c.text.isspace() for c in line.chars)
     if visible == 0:
         return False

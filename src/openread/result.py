@@ -56,6 +56,10 @@ class Line:
     text: str
     polygon: Quad
     words: tuple[Word, ...]
+    script: str = ""
+    """ISO 15924 code of the script the line was read as (``Latn``, ``Cyrl``, ``Arab`` ...;
+    ``""`` when it has no letters). Not on Azure's wire (4.0 dropped per-line language); the
+    server adds it only when asked (see ``wire``)."""
 
     def __post_init__(self) -> None:
         if not self.words:

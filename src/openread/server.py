@@ -114,6 +114,10 @@ class AnalyzeQuery:
     api_version: str
     features: tuple[str, ...]
     model_version: str | None
+    language: str | None = None
+    """A hint (BCP-47); never an error for Read, whatever it names (Azure auto-detects)."""
+    scripts: bool = False
+    """``openread-script=true``: add each line's script to the body (openread's extension)."""
 
 
 def parse_query(params: QueryParams) -> AnalyzeQuery:
@@ -124,7 +128,9 @@ def parse_query(params: QueryParams) -> AnalyzeQuery:
     api_version = _api_version(values.get("api-version", []))
     features = _features(values.get("features", []))
     model_version = _model_version(values.get("model-version", []))
-    return AnalyzeQuery(api_version, features, model_version)
+    language = next((v.strip() for v in values.get("language", []) if v.strip()), None)
+    scripts = any(v.strip().lower() in {"true", "1"} for v in values.get("openread-script", []))
+    return AnalyzeQuery(api_version, features, model_version, language, scripts)
 
 
 def _api_version(given: list[str]) -> str:
@@ -465,9 +471,17 @@ class _Service:
             paths.append(self.settings.root_path + ANALYZE_PATH)
         routes = [Route(path, self.analyze, methods=["POST"]) for path in paths]
         for prefix in dict.fromkeys(["", self.settings.root_path]):
+            routes.append(Route(prefix + "/openread/languages", self.languages, methods=["GET"]))
             routes.append(Route(prefix + "/health", self.health, methods=["GET"]))
             routes.append(Route(prefix + "/ready", self.readiness, methods=["GET"]))
         return routes
+
+    async def languages(self, request: Request) -> Response:
+        """The scripts and languages this server reads (openread's own route)."""
+        self.authenticate(request.headers)
+        engine, _ = self._require_ready()
+        body = wire.languages_json(engine.supported_scripts())
+        return Response(wire.dumps(body), media_type=JSON_CONTENT_TYPE)
 
     async def health(self, _request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -504,13 +518,15 @@ class _Service:
         body = await read_image_body(request, self.settings)
         data = body if isinstance(body, bytes) else await self._download(body)
         processed = time.perf_counter()
-        result = await admission.run(lambda: engine.read(data))
+        result = await admission.run(lambda: engine.read(data, language=query.language))
         done = time.perf_counter()
         headers = {
             "ms-vision-response-time-input-received": str(round((processed - received) * 1000)),
             "ms-vision-response-time-input-processed": str(round((done - processed) * 1000)),
         }
-        body_json = wire.to_azure_json(result, include_read="read" in query.features)
+        body_json = wire.to_azure_json(
+            result, include_read="read" in query.features, scripts=query.scripts
+        )
         return Response(wire.dumps(body_json), headers=headers, media_type=JSON_CONTENT_TYPE)
 
     def _require_ready(self) -> tuple[Engine, Admission]:

@@ -23,6 +23,8 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_MAX_QUEUE | 16 | requests waiting for a worker before the server answers 429 |
 | OPENREAD_MODEL_VERSION | 2023-10-01 | ``modelVersion`` reported on the wire |
 | OPENREAD_LEXICON | true | correct doubtful words against word lists (en, fr, de, es, it, pt, nl); false = the recogniser's raw reading |
+| OPENREAD_SCRIPTS | true | read scripts PP-OCR lacks (Cyrillic, Arabic, Hebrew, Indic, Hangul, Thai ...) with Tesseract script models; false = PP-OCR's scripts only |
+| OPENREAD_TESSDATA | (Debian's directory) | directory holding the Tesseract ``<Script>.traineddata`` files |
 | OPENREAD_LOG_LEVEL | info | log level of the server |
 """
 
@@ -88,6 +90,8 @@ class Settings:
     max_queue: int = 16
     model_version: str = "2023-10-01"
     lexicon: bool = True
+    scripts: bool = True
+    tessdata: Path | None = None
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -186,5 +190,7 @@ class Settings:
             max_queue=integer("MAX_QUEUE", base.max_queue),
             model_version=get("MODEL_VERSION") or base.model_version,
             lexicon=flag("LEXICON", base.lexicon),
+            scripts=flag("SCRIPTS", base.scripts),
+            tessdata=path("TESSDATA"),
             log_level=(get("LOG_LEVEL") or base.log_level).lower(),
         )

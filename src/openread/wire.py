@@ -8,10 +8,14 @@ service uses, which makes diffs against Azure output easy.
 from __future__ import annotations
 
 import json
-from typing import NotRequired, TypedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from .errors import OpenReadError
 from .result import Line, Point, Quad, ReadResult, Word
+
+if TYPE_CHECKING:
+    from .engine import ScriptSupport
 
 __all__ = [
     "AnalyzeResultJson",
@@ -33,10 +37,16 @@ class WordJson(TypedDict):
     confidence: float
 
 
-class LineJson(TypedDict):
+class _LineJsonRequired(TypedDict):
     text: str
     boundingPolygon: list[PointJson]
     words: list[WordJson]
+
+
+class LineJson(_LineJsonRequired, total=False):
+    script: str
+    """openread's opt-in extension (ISO 15924 code), absent unless asked for; Azure's SDKs
+    ignore members they do not know."""
 
 
 class BlockJson(TypedDict):
@@ -89,26 +99,63 @@ def _word(word: Word) -> WordJson:
     }
 
 
-def _line(line: Line) -> LineJson:
-    return {
+def _line(line: Line, scripts: bool) -> LineJson:
+    body: LineJson = {
         "text": line.text,
         "boundingPolygon": _polygon(line.polygon),
         "words": [_word(w) for w in line.words],
     }
+    if scripts:
+        body["script"] = line.script
+    return body
 
 
-def to_azure_json(result: ReadResult, *, include_read: bool = True) -> AnalyzeResultJson:
+def to_azure_json(
+    result: ReadResult, *, include_read: bool = True, scripts: bool = False
+) -> AnalyzeResultJson:
     """The ``analyze`` response body for ``features=read`` (``include_read=False`` leaves
-    ``readResult`` out, as Azure does when ``read`` was not requested)."""
+    ``readResult`` out, as Azure does when ``read`` was not requested). ``scripts=True`` adds
+    each line's ``script`` (openread's extension, off by default: Azure 4.0 has no such
+    member)."""
     body: AnalyzeResultJson = {
         "modelVersion": result.model_version,
         "metadata": {"width": result.width, "height": result.height},
     }
     if include_read:
         body["readResult"] = {
-            "blocks": [{"lines": [_line(line) for line in b.lines]} for b in result.blocks]
+            "blocks": [{"lines": [_line(line, scripts) for line in b.lines]} for b in result.blocks]
         }
     return body
+
+
+class ScriptJson(TypedDict):
+    code: str
+    name: str
+    recognizer: str
+    available: bool
+    rightToLeft: bool
+    languages: list[str]
+
+
+class LanguagesJson(TypedDict):
+    scripts: list[ScriptJson]
+
+
+def languages_json(supports: Sequence[ScriptSupport]) -> LanguagesJson:
+    """The body of ``GET /openread/languages`` (and ``openread languages --json``)."""
+    return {
+        "scripts": [
+            {
+                "code": s.script.code,
+                "name": s.script.name,
+                "recognizer": s.recognizer,
+                "available": s.available,
+                "rightToLeft": s.script.rtl,
+                "languages": list(s.script.languages),
+            }
+            for s in supports
+        ]
+    }
 
 
 def error_json(error: OpenReadError) -> ErrorJson:
@@ -122,6 +169,6 @@ def error_json(error: OpenReadError) -> ErrorJson:
     return {"error": body}
 
 
-def dumps(body: AnalyzeResultJson | ErrorJson) -> bytes:
+def dumps(body: AnalyzeResultJson | ErrorJson | LanguagesJson) -> bytes:
     """Serialise a wire body exactly as the server sends it (UTF-8, compact)."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -13,11 +13,14 @@ between words. Punctuation inside a word always stays (``3.50``, ``don't``, ``62
 
 A word's extent is computed from the CTC positions of its first and last characters, widened
 by half the line's character pitch and never past the midpoint to the neighbouring character.
-Positions are fractions of the line length (0 = the text's own left edge).
+Positions are fractions of the line length (0 = the text's own left edge). A right-to-left
+line (Arabic, Hebrew) is split on its mirror image and its words come in reading order, the
+rightmost first, as Azure gives them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import statistics
 import unicodedata
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from . import script
 from .recognize import Char, RecognizedLine
 
 __all__ = ["LineWords", "WordSpan", "is_cjk", "split_words", "tokenize"]
@@ -48,6 +52,8 @@ class LineWords:
 
     quad: npt.NDArray[np.float32]
     words: tuple[WordSpan, ...]
+    script: str = ""
+    """ISO 15924 code of the line's script (``""``: unknown)."""
 
     @property
     def text(self) -> str:
@@ -157,7 +163,28 @@ def _final_stop(chunk: str, start: int, end: int) -> bool:
 
 
 def split_words(line: RecognizedLine) -> LineWords:
-    """The words of ``line`` with their extents along it."""
+    """The words of ``line`` with their extents along it, in reading order (for a
+    right-to-left line the first word is the rightmost: its extent is the largest)."""
+    if line.script and _is_rtl(line.script):
+        mirrored = tuple(
+            dataclasses.replace(c, start=1.0 - c.end, end=1.0 - c.start) for c in line.chars
+        )
+        split = _split_words(dataclasses.replace(line, chars=mirrored))
+        words = tuple(
+            dataclasses.replace(w, start=1.0 - w.end, end=1.0 - w.start) for w in split.words
+        )
+        return LineWords(line.quad, words, line.script)
+    return _split_words(line)
+
+
+def _is_rtl(code: str) -> bool:
+    try:
+        return script.by_code(code).rtl
+    except KeyError:
+        return False
+
+
+def _split_words(line: RecognizedLine) -> LineWords:
     chars = line.chars
     text = line.text
     centers = [(c.start + c.end) / 2.0 for c in chars]
@@ -188,7 +215,7 @@ def split_words(line: RecognizedLine) -> LineWords:
             left, right = max(0.0, mid - 1e-3), min(1.0, mid + 1e-3)
         probability = float(np.mean([c.probability for c in chars[first:last_excl]]))
         words.append(WordSpan(text[first:last_excl], left, right, min(1.0, max(0.0, probability))))
-    return LineWords(line.quad, tuple(words))
+    return LineWords(line.quad, tuple(words), line.script)
 
 
 def _word_gap_threshold(chars: tuple[Char, ...]) -> float:

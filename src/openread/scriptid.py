@@ -1,0 +1,237 @@
+"""Stage 4b: script identification per line, and re-reading lines PP-OCR cannot read.
+
+PP-OCRv6 reads Latin, Han, kana and Greek. On a line in another script it reads (almost)
+nothing, confidently, or a few doubtful look-alike characters. So a line is *suspect* when its
+reading is sparse for the crop's length (fewer than ``sparse`` visible characters per line
+height of length: Latin text has 1.5-2) or doubtful (mean character probability below
+``doubtful``). A suspect line is read by the Tesseract script models, and a reading counts only
+when it is confident and most of its letters belong to the model's own script (the script
+models also know Latin, so on a Latin line they answer in Latin and do not count).
+
+Trying every model on every suspect line would cost too much on Latin pages full of doubtful
+scene text, so the search is per page: the scripts found so far on the page (and those of the
+``language`` hint) are tried first on every suspect line, and only ``max_probes`` lines per page
+are tried with every installed model. A script found this way is then also tried on lines PP-OCR
+read confidently in Latin look-alikes (Cyrillic ``ВОТ`` reads as Latin ``BOT``): where that
+model answers in its own script, its reading wins (on a real Latin word it answers in Latin).
+
+Polytonic Greek is read poorly by PP-OCR (it drops breathings and accents); lines it reads as
+Greek are also read with the Tesseract Greek model and the more confident reading is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import parallel
+from .orient import LineCrop
+from .recognize import RecognizedLine
+from .script import SCRIPTS, Script, by_code, letters_in, script_of_text
+from .tesseract import TesseractModels, TesseractReading
+
+__all__ = ["Candidate", "ScriptOptions", "identify", "label"]
+
+_PPOCR_SCRIPTS = tuple(by_code(code) for code in ("Latn", "Hani", "Jpan", "Grek"))
+_LOOKALIKE = frozenset({"Cyrl", "Grek"})
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptOptions:
+    sparse: float = 0.35
+    """Visible characters per line height of length below which PP-OCR read (almost) nothing."""
+    doubtful: float = 0.65
+    """PP-OCR confidence below which a line may be in a script it does not know."""
+    min_height: int = 8
+    min_aspect: float = 1.2
+    """Suspect lines are at least this many pixels high and this long for their height."""
+    max_probes: int = 3
+    """Suspect lines per page tried with every installed model."""
+    accept: float = 0.55
+    """Mean word confidence a Tesseract reading needs to count (wrong-script models score
+    0.2-0.53 on real lines, the right one 0.55-0.95)."""
+    own_script: float = 0.6
+    """Share of its letters that must belong to the model's script."""
+    accept_found: float = 0.4
+    """The same for a script already found on the page (or hinted)."""
+    sure: float = 0.8
+    """A reading this confident ends the search for its line."""
+    probe_length: float = 16.0
+    """Every model is tried on at most this many line heights from the middle of the crop (the
+    winner then reads the whole line)."""
+    threads: int = 1
+    """Models tried at once on a probe line (libtesseract runs outside the GIL)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A region: PP-OCR's best reading of it, the crop that reading came from, and the crop
+    the geometry and line classifier proposed (``upright``). When PP-OCR cannot read a line,
+    its choice between the line and the line turned over is a coin toss, so suspect lines are
+    read from ``upright``."""
+
+    crop: LineCrop
+    line: RecognizedLine
+    upright: LineCrop | None = None
+
+
+def label(line: RecognizedLine) -> RecognizedLine:
+    """``line`` with ``script`` set from its text (PP-OCR's scripts), if not set yet."""
+    if line.script:
+        return line
+    found, _ = script_of_text(line.text, _PPOCR_SCRIPTS)
+    return dataclasses.replace(line, script=found.code if found else "")
+
+
+def identify(
+    models: TesseractModels,
+    candidates: Sequence[Candidate],
+    hint: Sequence[Script] = (),
+    options: ScriptOptions = ScriptOptions(),
+) -> tuple[RecognizedLine, ...]:
+    """The best reading of every candidate (same order), each labelled with its script."""
+    foreign = [s for s in SCRIPTS if s.code != "Grek" and models.available(s)]
+    if hint:
+        # A hint narrows the search to its scripts (a Latin or CJK hint: no foreign search).
+        foreign = [s for s in foreign if s in hint]
+    search = _Search(models, foreign, options)
+    for script in hint:
+        if script in foreign:
+            search.page.append(script)
+    lines = [c.line for c in candidates]
+    suspects = [i for i, c in enumerate(candidates) if _suspect(c, options)]
+    suspects.sort(
+        key=lambda i: (_density(candidates[i].line) >= options.sparse, -_area(candidates[i]))
+    )
+    replaced: set[int] = set()
+    for i in suspects:
+        suspect = candidates[i]
+        if suspect.upright is not None:
+            suspect = Candidate(suspect.upright, suspect.line)
+        found = search.line(suspect)
+        if found is not None and _better(found, candidates[i].line, options):
+            lines[i] = found.line
+            replaced.add(i)
+    greek = by_code("Grek")
+    if models.available(greek) and (not hint or greek in hint):
+        for i, candidate in enumerate(candidates):
+            if i not in replaced and _share(candidate.line.text, greek) >= 0.3:
+                reading = search.read(greek, candidate)
+                if reading is not None and reading.score > candidate.line.confidence:
+                    lines[i] = reading.line
+                    replaced.add(i)
+    for script in [s for s in search.page if s.code in _LOOKALIKE]:
+        for i, candidate in enumerate(candidates):
+            if i in replaced or label(candidate.line).script != "Latn":
+                continue
+            reading = search.read(script, candidate)
+            if reading is not None:
+                lines[i] = reading.line
+                replaced.add(i)
+    return tuple(label(line) for line in lines)
+
+
+class _Search:
+    """The models tried on one page, and the scripts found on it so far."""
+
+    def __init__(self, models: TesseractModels, foreign: list[Script], options: ScriptOptions):
+        self.models = models
+        self.foreign = foreign
+        self.options = options
+        self.page: list[Script] = []
+        self.probes_left = options.max_probes
+
+    def read(self, script: Script, candidate: Candidate) -> TesseractReading | None:
+        crop = candidate.crop
+        reading = self.models.read(script, crop.pixels, crop.quad, crop.turn)
+        floor = self.options.accept_found if script in self.page else self.options.accept
+        if reading is None or reading.score < floor:
+            return None
+        if _share(reading.line.text, script) < self.options.own_script:
+            return None
+        return reading
+
+    def line(self, candidate: Candidate) -> TesseractReading | None:
+        best = self._best(candidate, list(self.page), None)
+        if (best is None or best.score < self.options.sure) and self.probes_left > 0:
+            self.probes_left -= 1
+            rest = [s for s in self.foreign if s not in self.page]
+            snippet = _snippet(candidate, self.options.probe_length)
+            probes = parallel.thread_map(
+                lambda script: self.read(script, snippet), rest, self.options.threads
+            )
+            readings = [p for p in probes if p is not None]
+            if readings:
+                top = max(readings, key=lambda p: p.score)
+                reading = (
+                    top if snippet is candidate else self.read(by_code(top.line.script), candidate)
+                )
+                if reading is not None and (best is None or reading.score > best.score):
+                    best = reading
+        if best is not None:
+            found = by_code(best.line.script)
+            if found not in self.page:
+                self.page.append(found)
+        return best
+
+    def _best(
+        self,
+        candidate: Candidate,
+        scripts: list[Script],
+        best: TesseractReading | None,
+    ) -> TesseractReading | None:
+        for script in scripts:
+            reading = self.read(script, candidate)
+            if reading is not None and (best is None or reading.score > best.score):
+                best = reading
+                if reading.score >= self.options.sure:
+                    break
+        return best
+
+
+def _snippet(candidate: Candidate, length: float) -> Candidate:
+    """``candidate`` cut to at most ``length`` line heights from the middle of its crop."""
+    pixels = candidate.crop.pixels
+    height, width = pixels.shape[:2]
+    keep = round(length * height)
+    if width <= keep:
+        return candidate
+    start = (width - keep) // 2
+    crop = dataclasses.replace(
+        candidate.crop, pixels=np.ascontiguousarray(pixels[:, start : start + keep])
+    )
+    return Candidate(crop, candidate.line)
+
+
+def _density(line: RecognizedLine) -> float:
+    visible = sum(not c.text.isspace() for c in line.chars)
+    return visible / max(line.aspect, 0.5)
+
+
+def _area(candidate: Candidate) -> int:
+    height, width = candidate.crop.pixels.shape[:2]
+    return int(height * width)
+
+
+def _suspect(candidate: Candidate, options: ScriptOptions) -> bool:
+    height, width = candidate.crop.pixels.shape[:2]
+    if height < options.min_height or width < options.min_aspect * height:
+        return False
+    line = candidate.line
+    return _density(line) < options.sparse or line.confidence < options.doubtful
+
+
+def _share(text: str, script: Script) -> float:
+    letters = letters_in(text)
+    if not letters:
+        return 0.0
+    return sum(script.contains(c) for c in letters) / len(letters)
+
+
+def _better(found: TesseractReading, original: RecognizedLine, options: ScriptOptions) -> bool:
+    if _density(original) < options.sparse:
+        return True
+    return found.score > original.confidence

@@ -1,0 +1,199 @@
+"""Line recognisers for the scripts PP-OCRv6 cannot read: Tesseract 5 LSTM script models.
+
+The ``tesserocr`` wheel carries libtesseract (no compiler, no subprocess); the models are the
+``<Script>.traineddata`` files of Debian's ``tesseract-ocr-script-*`` packages, verified against
+``models.TESSDATA_MANIFEST`` when first used. Each model runs on one upright line crop (page
+segmentation "raw line"); its symbols, with their boxes and the confidence of the word they
+belong to, become the same ``RecognizedLine`` the PP-OCR recogniser produces, characters in
+logical (reading) order, so right-to-left lines keep their text right and their positions
+where the ink is.
+
+A ``TessBaseAPI`` is not thread-safe: each model has its own lock, so two threads can read with
+two different models at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .errors import ModelError
+from .models import TESSDATA_DIRS, TESSDATA_MANIFEST, TessdataFile, verify_file
+from .recognize import Char, RecognizedLine
+from .script import Script
+
+__all__ = ["TesseractModels", "TesseractOptions", "TesseractReading"]
+
+
+@dataclass(frozen=True, slots=True)
+class TesseractReading:
+    """A line read by a script model. ``line``'s characters carry Tesseract's symbol
+    certainties; ``score`` is the mean confidence of its words (0..1), which tells a model of
+    the right script from a wrong one far better (LSTM symbol certainties stay high on a
+    script the model does not know; word confidences drop)."""
+
+    line: RecognizedLine
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class TesseractOptions:
+    height: int = 48
+    """Crops are scaled to this height (Tesseract's LSTM is trained on lines of about this
+    size; taller crops only cost time)."""
+    border: int = 6
+    """Pixels of replicated border around the crop (Tesseract misses ink at the very edge)."""
+    unspaced_gap: float = 0.5
+    """In scripts without spaces, an ink gap wider than this many line heights is a word
+    break (Tesseract otherwise calls every cluster a word)."""
+
+
+def _find_directory(directory: Path | None) -> Path | None:
+    candidates = [directory] if directory is not None else [Path(p) for p in TESSDATA_DIRS]
+    for candidate in candidates:
+        if candidate.is_dir() and any(
+            (candidate / f.filename).is_file() for f in TESSDATA_MANIFEST
+        ):
+            return candidate
+    return None
+
+
+class TesseractModels:
+    """The installed, verified script models, each loaded once on first use."""
+
+    def __init__(
+        self, directory: Path | None = None, options: TesseractOptions = TesseractOptions()
+    ) -> None:
+        self.directory = _find_directory(directory)
+        self.options = options
+        self._files = {f.name: f for f in TESSDATA_MANIFEST}
+        self._installed = frozenset(
+            f.name
+            for f in TESSDATA_MANIFEST
+            if self.directory is not None and (self.directory / f.filename).is_file()
+        )
+        self._apis: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in self._files}
+        self._load_lock = threading.Lock()
+
+    def available(self, script: Script) -> bool:
+        """Whether ``script`` has an installed model (it is verified when first used)."""
+        return script.tesseract_model is not None and script.tesseract_model in self._installed
+
+    def load(self, model: str) -> Any:
+        """The loaded ``TessBaseAPI`` of ``model``; ``ModelError`` if missing or altered."""
+        api = self._apis.get(model)
+        if api is not None:
+            return api
+        with self._load_lock:
+            if model not in self._apis:
+                self._apis[model] = self._open(self._files[model])
+            return self._apis[model]
+
+    def load_all(self) -> None:
+        """Verify and load every installed model (start-up, so no request pays for it)."""
+        for name in sorted(self._installed):
+            self.load(name)
+
+    def _open(self, file: TessdataFile) -> Any:
+        if self.directory is None or file.name not in self._installed:
+            raise ModelError(f"model tesseract-{file.name}: {file.filename} is not installed")
+        verify_file(
+            self.directory / file.filename, file.sha256, file.size, f"tesseract-{file.name}"
+        )
+        import tesserocr
+
+        try:
+            return tesserocr.PyTessBaseAPI(
+                path=str(self.directory), lang=file.name, psm=tesserocr.PSM.RAW_LINE
+            )
+        except RuntimeError as exc:
+            raise ModelError(
+                f"model tesseract-{file.name}: libtesseract cannot load it: {exc}"
+            ) from exc
+
+    def read(
+        self,
+        script: Script,
+        pixels: npt.NDArray[np.uint8],
+        quad: npt.NDArray[np.float32],
+        turn: int = 0,
+    ) -> TesseractReading | None:
+        """Read the upright line crop ``pixels`` (H, W, 3) uint8 BGR with ``script``'s model;
+        ``None`` when it reads nothing. ``quad`` and ``turn`` are the crop's (see ``orient``)."""
+        model = script.tesseract_model
+        if model is None:
+            raise ValueError(f"{script.code} is read by PP-OCR, not Tesseract")
+        api = self.load(model)
+        gray, scale, border = self._prepare(pixels)
+        from tesserocr import RIL, iterate_level
+
+        symbols: list[tuple[str, int, int, float, bool]] = []
+        word_confidences: list[float] = []
+        with self._locks[model]:
+            height, width = gray.shape
+            api.SetImageBytes(gray.tobytes(), width, height, 1, width)
+            api.Recognize()
+            iterator = api.GetIterator()
+            if iterator is not None:
+                for symbol in iterate_level(iterator, RIL.SYMBOL):
+                    try:
+                        text = symbol.GetUTF8Text(RIL.SYMBOL)
+                    except RuntimeError:  # tesserocr's way of saying "no text here"
+                        continue
+                    box = symbol.BoundingBox(RIL.SYMBOL)
+                    if not text or box is None:
+                        continue
+                    starts_word = bool(symbol.IsAtBeginningOf(RIL.WORD))
+                    confidence = float(symbol.Confidence(RIL.SYMBOL)) / 100.0
+                    symbols.append((text, box[0], box[2], confidence, starts_word))
+                    if starts_word:
+                        word_confidences.append(float(symbol.Confidence(RIL.WORD)) / 100.0)
+        if not symbols:
+            return None
+        crop_width = pixels.shape[1]
+        crop_height = pixels.shape[0]
+        line_height = float(self.options.height)
+
+        def fraction(x: float) -> float:
+            return float(min(max((x - border) / scale / crop_width, 0.0), 1.0))
+
+        chars: list[Char] = []
+        previous: tuple[int, int] | None = None
+        for text, left, right, confidence, starts_word in symbols:
+            gap = 0.0
+            if previous is not None:
+                low, high = (right, previous[0]) if script.rtl else (previous[1], left)
+                gap = max(0.0, (high - low) / line_height)
+                breaks = starts_word if script.spaced else gap >= self.options.unspaced_gap
+                if breaks:
+                    a, b = sorted((fraction(low), fraction(high)))
+                    chars.append(Char(" ", a, b, 1.0))
+            x0, x1 = fraction(left), fraction(right)
+            probability = min(max(confidence, 0.0), 1.0)
+            chars.append(Char(text, x0, max(x1, x0), probability, gap))
+            previous = (left, right)
+        line = RecognizedLine(
+            quad, tuple(chars), crop_width / max(1, crop_height), turn, script=script.code
+        )
+        score = sum(word_confidences) / len(word_confidences) if word_confidences else 0.0
+        return TesseractReading(line, score)
+
+    def _prepare(self, pixels: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], float, int]:
+        gray = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY) if pixels.ndim == 3 else pixels
+        scale = self.options.height / max(1, gray.shape[0])
+        width = max(1, round(gray.shape[1] * scale))
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        resized = cv2.resize(gray, (width, self.options.height), interpolation=interpolation)
+        b = self.options.border
+        padded = cv2.copyMakeBorder(resized, b, b, b, b, cv2.BORDER_REPLICATE)
+        return np.ascontiguousarray(padded, dtype=np.uint8), scale, b
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError("TesseractModels is not picklable: pickle the Engine (it reloads)")
