@@ -40,6 +40,9 @@ class Script:
     rtl: bool = False
     spaced: bool = True
     """False for scripts written without spaces between words (Thai, Lao, Khmer, Myanmar)."""
+    tesseract_words: bool = True
+    """False where Tesseract's word boundaries are not words (it splits Thai into clusters and
+    Hangul into syllables): words then break only at a visible gap."""
 
     def contains(self, char: str) -> bool:
         code = ord(char)
@@ -88,14 +91,17 @@ SCRIPTS: tuple[Script, ...] = (
     Script("Knda", "Kannada", "Kannada", ((0xC80, 0xCFF),), ("kn",)),
     Script("Mlym", "Malayalam", "Malayalam", ((0xD00, 0xD7F),), ("ml",)),
     Script("Sinh", "Sinhala", "Sinhala", ((0xD80, 0xDFF),), ("si",)),
-    Script("Thai", "Thai", "Thai", ((0xE00, 0xE7F),), ("th",), spaced=False),
-    Script("Laoo", "Lao", "Lao", ((0xE80, 0xEFF),), ("lo",), spaced=False),
-    Script("Khmr", "Khmer", "Khmer", ((0x1780, 0x17FF), (0x19E0, 0x19FF)), ("km",), spaced=False),
-    Script("Mymr", "Myanmar", "Myanmar", ((0x1000, 0x109F),), ("my",), spaced=False),
+    Script("Thai", "Thai", "Thai", ((0xE00, 0xE7F),), ("th",), spaced=False, tesseract_words=False),
+    Script("Laoo", "Lao", "Lao", ((0xE80, 0xEFF),), ("lo",), spaced=False, tesseract_words=False),
+    Script("Khmr", "Khmer", "Khmer", ((0x1780, 0x17FF), (0x19E0, 0x19FF)), ("km",),
+           spaced=False, tesseract_words=False),
+    Script("Mymr", "Myanmar", "Myanmar", ((0x1000, 0x109F),), ("my",),
+           spaced=False, tesseract_words=False),
     Script(
         "Hang", "Hangul", "Hangul",
         ((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F)),
         ("ko",),
+        tesseract_words=False,
     ),
     Script("Geor", "Georgian", "Georgian", ((0x10A0, 0x10FF), (0x2D00, 0x2D2F)), ("ka",)),
     Script("Armn", "Armenian", "Armenian", ((0x530, 0x58F), (0xFB13, 0xFB17)), ("hy",)),

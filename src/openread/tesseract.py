@@ -49,9 +49,9 @@ class TesseractOptions:
     size; taller crops only cost time)."""
     border: int = 6
     """Pixels of replicated border around the crop (Tesseract misses ink at the very edge)."""
-    unspaced_gap: float = 0.5
-    """In scripts without spaces, an ink gap wider than this many line heights is a word
-    break (Tesseract otherwise calls every cluster a word)."""
+    word_gap: float = 0.25
+    """Where Tesseract's word boundaries are not words (``Script.tesseract_words``), an ink
+    gap wider than this many line heights is a word break."""
 
 
 def _find_directory(directory: Path | None) -> Path | None:
@@ -171,13 +171,20 @@ class TesseractModels:
             if previous is not None:
                 low, high = (right, previous[0]) if script.rtl else (previous[1], left)
                 gap = max(0.0, (high - low) / line_height)
-                breaks = starts_word if script.spaced else gap >= self.options.unspaced_gap
+                breaks = starts_word if script.tesseract_words else gap >= self.options.word_gap
                 if breaks:
                     a, b = sorted((fraction(low), fraction(high)))
                     chars.append(Char(" ", a, b, 1.0))
             x0, x1 = fraction(left), fraction(right)
+            x1 = max(x1, x0)
             probability = min(max(confidence, 0.0), 1.0)
-            chars.append(Char(text, x0, max(x1, x0), probability, gap))
+            # A symbol can be a cluster of several code points (Indic, Thai); every Char is
+            # one code point, so the cluster's box is shared out among them in order.
+            step = (x1 - x0) / len(text)
+            for k, code_point in enumerate(text):
+                a = x0 + k * step
+                first = k == 0
+                chars.append(Char(code_point, a, a + step, probability, gap if first else 0.0))
             previous = (left, right)
         line = RecognizedLine(
             quad, tuple(chars), crop_width / max(1, crop_height), turn, script=script.code

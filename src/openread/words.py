@@ -1,7 +1,8 @@
 """Stage 5: a recognised line -> its words, each with its extent along the line.
 
 Words follow Azure's rules: a word is an unbroken run of characters; spaces separate words;
-every CJK character (Han, kana, Hangul, full-width forms) is a word of its own. Punctuation
+every CJK character (Han, kana, full-width forms) is a word of its own (Korean puts spaces
+between its words, so Hangul follows the spaces). Punctuation
 that opens or closes a word (brackets, quotes, ``, ; : ! ?``, a final full stop) is a word of
 its own when it stands apart from the word on the image, as in Azure's handwritten
 ``"wish to see in the world !"``, and stays attached when it is set tight, as in Azure's
@@ -78,8 +79,6 @@ def is_cjk(ch: str) -> bool:
         or 0x3100 <= code <= 0x31FF  # bopomofo, hangul compatibility jamo, katakana ext.
         or 0x3400 <= code <= 0x4DBF  # CJK ext. A
         or 0x4E00 <= code <= 0x9FFF  # CJK unified ideographs
-        or 0xAC00 <= code <= 0xD7AF  # hangul syllables
-        or 0x1100 <= code <= 0x11FF  # hangul jamo
         or 0xF900 <= code <= 0xFAFF  # CJK compatibility ideographs
         or 0xFF00 <= code <= 0xFFEF  # half-width and full-width forms
         or 0x20000 <= code <= 0x3134F  # CJK ext. B..G

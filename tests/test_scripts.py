@@ -1,0 +1,305 @@
+"""Scripts PP-OCR lacks: identification per line, the Tesseract script models, right-to-left
+words, the language hint, and the languages listing (engine, server, Azure SDK, CLI).
+
+Two kinds of images: real labelled lines from ``../shared/eval-data`` (Arabic, Cyrillic,
+polytonic Greek; page CER floors a little above what was measured), and lines *rendered* here
+from real sentences in fonts Debian ships (Hangul, Thai, Hebrew, Devanagari, ...). Rendered
+text is a unit test of the wiring, not a benchmark: clean synthetic lines are easy.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from azure.ai.vision.imageanalysis.models import VisualFeatures
+from PIL import Image, ImageDraw, ImageFont
+from rapidfuzz.distance import Levenshtein
+
+from openread import Engine
+from openread.errors import ModelError
+from openread.models import TESSDATA_MANIFEST
+from openread.script import by_code, language_scripts, script_of_text
+from openread.settings import ImageLimits
+from openread.tesseract import TesseractModels
+from serving import API_KEY, ServerProcess, busy_server, main_server, openread_command, server_logs
+from test_sdk import client_for
+
+__all__ = ["busy_server", "main_server", "server_logs"]
+
+NOTO = Path("/usr/share/fonts/truetype/noto")
+NANUM = Path("/usr/share/fonts/truetype/nanum")
+
+RENDERED = {
+    # script: (font file, sentence): UDHR article 1 and place names, typed from the sources.
+    "Hang": (NANUM / "NanumGothic.ttf", "모든 인간은 태어날 때부터 자유로우며"),
+    "Thai": (NOTO / "NotoSansThai-Regular.ttf", "มนุษย์ทั้งหลายเกิดมามีอิสระ"),
+    "Hebr": (NOTO / "NotoSansHebrew-Regular.ttf", "כל בני האדם נולדו בני חורין"),
+    "Arab": (NOTO / "NotoNaskhArabic-Regular.ttf", "يولد جميع الناس أحرارا متساوين"),
+    "Deva": (NOTO / "NotoSansDevanagari-Regular.ttf", "सभी मनुष्यों को गौरव और अधिकारों"),
+    "Cyrl": (NOTO / "NotoSans-Regular.ttf", "Все люди рождаются свободными"),
+    "Taml": (NOTO / "NotoSansTamil-Regular.ttf", "மனிதப் பிறவியினர் சகலரும்"),
+    "Beng": (NOTO / "NotoSansBengali-Regular.ttf", "সমস্ত মানুষ স্বাধীনভাবে"),
+}
+
+
+def _need(path: Path) -> Path:
+    if not path.is_file():
+        message = f"{path} is missing (scripts/system-deps --dev installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI must have it")
+        pytest.skip(message)
+    return path
+
+
+def render_lines(lines: list[tuple[Path, str]], size: int = 40) -> bytes:
+    """A white PNG page with each (font, text) on a line of its own."""
+    fonts = [(ImageFont.truetype(str(_need(font)), size), text) for font, text in lines]
+    boxes = [font.getbbox(text) for font, text in fonts]
+    width = max(b[2] - b[0] for b in boxes) + 120
+    height = sum(b[3] - b[1] + 40 for b in boxes) + 80
+    page = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(page)
+    y = 40
+    for (font, text), box in zip(fonts, boxes, strict=True):
+        draw.text((60 - box[0], y - box[1]), text, font=font, fill="black")
+        y += box[3] - box[1] + 40
+    out = io.BytesIO()
+    page.save(out, format="PNG")
+    return out.getvalue()
+
+
+def cer(predicted: str, truth: str) -> float:
+    return Levenshtein.distance(predicted, truth) / max(1, len(truth))
+
+
+@pytest.fixture(scope="module")
+def installed(engine: Engine) -> Engine:
+    tesseract = engine.models.tesseract
+    assert tesseract is not None
+    if not tesseract.available(by_code("Cyrl")):
+        message = "Tesseract script models are not installed (scripts/system-deps)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI must have them")
+        pytest.skip(message)
+    return engine
+
+
+# ------------------------------------------------------------------------------ pure parts
+
+
+def test_language_hint_resolves_to_scripts() -> None:
+    assert language_scripts("ru") == (by_code("Cyrl"),)
+    assert language_scripts("sr-Latn") == (by_code("Latn"),)
+    assert language_scripts("sr") == (by_code("Cyrl"),)
+    assert language_scripts("zh-Hant") == (by_code("Hani"),)
+    assert language_scripts("he") == (by_code("Hebr"),)
+    assert language_scripts("xx") == ()  # unknown: no narrowing, never an error
+    assert language_scripts(None) == ()
+
+
+def test_script_of_text_counts_letters_only() -> None:
+    script, share = script_of_text("Москва 2024!")
+    assert script is not None
+    assert script.code == "Cyrl"
+    assert share == 1.0
+    script, share = script_of_text("שלום world")
+    assert script is not None
+    assert script.code == "Latn"
+    assert share == pytest.approx(5 / 9)
+    assert script_of_text("123 ...") == (None, 0.0)
+
+
+def test_every_tessdata_file_of_the_manifest_maps_to_a_script() -> None:
+    models = {s.tesseract_model for s in __import__("openread.script").script.SCRIPTS}
+    vertical = {f.name for f in TESSDATA_MANIFEST if f.name.endswith("_vert")}
+    assert {f.name for f in TESSDATA_MANIFEST} - vertical <= models
+
+
+def test_an_altered_script_model_is_refused(installed: Engine, tmp_path: Path) -> None:
+    source = installed.models.tesseract
+    assert source is not None
+    assert source.directory is not None
+    original = source.directory / "Hebrew.traineddata"
+    altered = tmp_path / "Hebrew.traineddata"
+    shutil.copyfile(original, altered)
+    with altered.open("r+b") as handle:
+        handle.seek(1000)
+        byte = handle.read(1)
+        handle.seek(1000)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    models = TesseractModels(tmp_path)
+    assert models.available(by_code("Hebr"))
+    assert not models.available(by_code("Cyrl"))  # only Hebrew was copied
+    with pytest.raises(ModelError, match="sha256"):
+        models.load("Hebrew")
+
+
+# ------------------------------------------------------------------------- rendered lines
+
+
+FRAGMENTED = pytest.mark.xfail(
+    reason="the detector cuts this line into pieces and PP-OCR reads one piece upside down as "
+    "Latin (known gap: pieces of one line should be identified together)",
+    strict=False,
+)
+
+
+@pytest.mark.parametrize(
+    "code", [pytest.param(c, marks=FRAGMENTED) if c == "Beng" else c for c in sorted(RENDERED)]
+)
+def test_rendered_line_is_read_in_its_script(installed: Engine, code: str) -> None:
+    font, text = RENDERED[code]
+    lines = installed.read(render_lines([(font, text)])).lines
+    assert lines
+    longest = max(lines, key=lambda line: len(line.text))
+    assert longest.script == code
+    read = " ".join(line.text for line in lines)  # the detector may cut a line in pieces
+    assert cer(read, text) <= 0.2, read
+
+
+def test_mixed_scripts_on_one_image_are_both_read(installed: Engine) -> None:
+    korean = RENDERED["Hang"]
+    english = (NOTO / "NotoSans-Regular.ttf", "Seoul City Hall, Exit 5")
+    russian = RENDERED["Cyrl"]
+    result = installed.read(render_lines([korean, english, russian]))
+    by_script = {line.script: line.text for line in result.lines}
+    assert set(by_script) == {"Hang", "Latn", "Cyrl"}, by_script
+    assert cer(by_script["Latn"], english[1]) <= 0.1
+    assert cer(by_script["Hang"], korean[1]) <= 0.15
+    assert cer(by_script["Cyrl"], russian[1]) <= 0.15
+
+
+def test_right_to_left_words_come_in_reading_order(installed: Engine) -> None:
+    font, text = RENDERED["Hebr"]
+    (line,) = installed.read(render_lines([(font, text)])).lines
+    assert line.text == " ".join(w.text for w in line.words)
+    words = [w.text.strip(".,") for w in line.words]
+    assert words == text.split()  # logical order, each word unreversed
+    lefts = [min(p.x for p in w.polygon) for w in line.words]
+    assert lefts == sorted(lefts, reverse=True)  # the first word is the rightmost
+    for word in line.words:  # each polygon starts top-left and goes clockwise
+        points = word.polygon
+        assert points[0].x < points[1].x
+        assert points[0].y < points[3].y
+
+
+def test_language_hint_narrows_and_never_fails(installed: Engine) -> None:
+    font, text = RENDERED["Cyrl"]
+    image = render_lines([(font, text)])
+    (hinted,) = installed.read(image, language="ru").lines
+    assert hinted.script == "Cyrl"
+    assert cer(hinted.text, text) <= 0.15
+    assert installed.read(image, language="tlh-Piqd").lines  # unknown: identified as usual
+    english_only = installed.read(image, language="en").lines
+    assert all(line.script != "Cyrl" for line in english_only)  # narrowed to Latin
+
+
+def test_scripts_can_be_switched_off(installed: Engine) -> None:
+    off = Engine(installed.settings.replace(scripts=False))
+    assert off.models.tesseract is None
+    font, text = RENDERED["Hang"]
+    lines = off.read(render_lines([(font, text)])).lines
+    assert all(line.script != "Hang" for line in lines)
+    supports = {s.script.code: s.available for s in off.supported_scripts()}
+    assert supports["Latn"]
+    assert not supports["Hang"]
+
+
+# ----------------------------------------------------------------------- real labelled lines
+
+
+def _page_cer(engine: Engine, eval_data: Path, subset: str) -> float:
+    errors = total = 0
+    for row in (eval_data / subset / "gt.jsonl").read_text().splitlines():
+        item = json.loads(row)
+        truth = " ".join(item["page_text"].split())
+        text = " ".join(engine.read(eval_data / subset / item["image"]).text.split())
+        errors += Levenshtein.distance(text, truth)
+        total += len(truth)
+    return errors / total
+
+
+@pytest.fixture(scope="module")
+def relaxed(installed: Engine) -> Engine:
+    return Engine(installed.settings.replace(limits=ImageLimits(relaxed=True)), installed.models)
+
+
+@pytest.mark.parametrize(
+    ("subset", "floor"),
+    # measured 2026-11-24 (python -m bench.accuracy): Arabic 0.158, Cyrillic ~0.3, Greek 0.187;
+    # PP-OCR alone: 1.000, 0.938, 0.355.
+    [("lines_arab", 0.25), ("lines_cyrl", 0.5), ("lines_grek", 0.26)],
+)
+def test_real_lines_of_other_scripts(
+    relaxed: Engine, eval_data: Path, subset: str, floor: float
+) -> None:
+    assert _page_cer(relaxed, eval_data, subset) <= floor
+
+
+# --------------------------------------------------------------------- server, SDK and CLI
+
+
+def test_languages_route_lists_scripts(main_server: ServerProcess) -> None:
+    response = httpx.get(
+        main_server.url("/openread/languages", ""),
+        headers={"Ocp-Apim-Subscription-Key": API_KEY},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    scripts = {s["code"]: s for s in response.json()["scripts"]}
+    assert scripts["Latn"]["recognizer"] == "ppocr"
+    assert scripts["Latn"]["available"]
+    assert "ru" in scripts["Cyrl"]["languages"]
+    assert scripts["Arab"]["rightToLeft"]
+    assert not scripts["Cyrl"]["rightToLeft"]
+    if not scripts["Cyrl"]["available"] and os.environ.get("CI"):
+        pytest.fail("the Tesseract script models are not installed in CI")
+    unauthorised = httpx.get(main_server.url("/openread/languages", ""), timeout=30)
+    assert unauthorised.status_code == 401
+
+
+def test_server_reads_hinted_language_and_adds_scripts_on_request(
+    main_server: ServerProcess, installed: Engine
+) -> None:
+    font, text = RENDERED["Cyrl"]
+    headers = {"Ocp-Apim-Subscription-Key": API_KEY, "Content-Type": "application/octet-stream"}
+    image = render_lines([(font, text)])
+    query = "api-version=2023-10-01&features=read&language=ru&openread-script=true"
+    response = httpx.post(main_server.url(query=query), content=image, headers=headers, timeout=60)
+    assert response.status_code == 200, response.text
+    (line,) = response.json()["readResult"]["blocks"][0]["lines"]
+    assert line["script"] == "Cyrl"
+    plain = httpx.post(main_server.url(), content=image, headers=headers, timeout=60).json()
+    assert "script" not in plain["readResult"]["blocks"][0]["lines"][0]  # Azure's shape
+
+
+def test_azure_sdk_with_a_language_reads_hangul(
+    main_server: ServerProcess, installed: Engine
+) -> None:
+    font, text = RENDERED["Hang"]
+    result = client_for(main_server).analyze(
+        image_data=render_lines([(font, text)]),
+        visual_features=[VisualFeatures.READ],
+        language="ko",
+    )
+    assert result.read is not None
+    (line,) = [line for block in result.read.blocks for line in block.lines]
+    assert cer(line.text, text) <= 0.15
+
+
+def test_cli_lists_languages(installed: Engine) -> None:
+    done = subprocess.run(
+        [*openread_command(), "languages", "--json"], capture_output=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    codes = {s["code"] for s in json.loads(done.stdout)["scripts"] if s["available"]}
+    assert {"Latn", "Hani", "Cyrl", "Arab", "Hebr", "Deva", "Hang", "Thai"} <= codes
+    assert np.all([isinstance(c, str) for c in codes])
