@@ -93,6 +93,11 @@ class RecognizedLine:
         return "".join(c.text for c in self.chars)
 
     @property
+    def visible(self) -> int:
+        """How many characters are not spaces."""
+        return sum(not c.text.isspace() for c in self.chars)
+
+    @property
     def confidence(self) -> float:
         visible = [c.probability for c in self.chars if not c.text.isspace()]
         return float(np.mean(visible)) if visible else 0.0
@@ -133,11 +138,10 @@ def read_regions(
 
 def kept(line: RecognizedLine, options: RecognizeOptions = RecognizeOptions()) -> bool:
     """Whether ``line`` is text worth returning (not empty, not too doubtful)."""
-    visible = sum(not c.text.isspace() for c in line.chars)
-    if visible == 0:
+    if line.visible == 0:
         return False
     words = len(line.text.split())
-    long_text = visible >= options.long_line and words >= 2
+    long_text = line.visible >= options.long_line and words >= 2
     floor = options.min_confidence_long if long_text else options.min_confidence
     return line.confidence >= floor
 

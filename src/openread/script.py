@@ -48,6 +48,11 @@ class Script:
         code = ord(char)
         return any(low <= code <= high for low, high in self.ranges)
 
+    def share(self, text: str) -> float:
+        """The share (0..1) of the letters of ``text`` that belong to this script."""
+        letters = letters_in(text)
+        return sum(self.contains(c) for c in letters) / len(letters) if letters else 0.0
+
 
 _LATIN_LANGUAGES = (
     "af", "ast", "az", "bi", "br", "bs", "ca", "ceb", "ch", "co", "cs", "cy", "da", "de", "en",
@@ -143,13 +148,10 @@ def script_of_text(
 ) -> tuple[Script | None, float]:
     """The script most of the letters of ``text`` belong to, and that share (0..1); ``None``
     when the text has no letters of any candidate script."""
-    letters = letters_in(text)
-    if not letters:
-        return None, 0.0
     best: Script | None = None
-    best_count = 0
+    best_share = 0.0
     for script in candidates:
-        count = sum(script.contains(c) for c in letters)
-        if count > best_count:
-            best, best_count = script, count
-    return best, best_count / len(letters)
+        share = script.share(text)
+        if share > best_share:
+            best, best_share = script, share
+    return best, best_share

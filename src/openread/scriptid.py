@@ -30,7 +30,7 @@ import numpy as np
 from . import parallel
 from .orient import LineCrop
 from .recognize import RecognizedLine
-from .script import SCRIPTS, Script, by_code, letters_in, script_of_text
+from .script import SCRIPTS, Script, by_code, script_of_text
 from .tesseract import TesseractModels, TesseractReading
 
 __all__ = ["Candidate", "ScriptOptions", "identify", "label"]
@@ -118,7 +118,7 @@ def identify(
     greek = by_code("Grek")
     if models.available(greek) and (not hint or greek in hint):
         for i, candidate in enumerate(candidates):
-            if i not in replaced and _share(candidate.line.text, greek) >= 0.3:
+            if i not in replaced and greek.share(candidate.line.text) >= 0.3:
                 reading = search.read(greek, candidate)
                 if reading is not None and reading.score > candidate.line.confidence:
                     lines[i] = reading.line
@@ -150,7 +150,7 @@ class _Search:
         floor = self.options.accept_found if script in self.page else self.options.accept
         if reading is None or reading.score < floor:
             return None
-        if _share(reading.line.text, script) < self.options.own_script:
+        if script.share(reading.line.text) < self.options.own_script:
             return None
         return reading
 
@@ -207,8 +207,7 @@ def _snippet(candidate: Candidate, length: float) -> Candidate:
 
 
 def _density(line: RecognizedLine) -> float:
-    visible = sum(not c.text.isspace() for c in line.chars)
-    return visible / max(line.aspect, 0.5)
+    return line.visible / max(line.aspect, 0.5)
 
 
 def _area(candidate: Candidate) -> int:
@@ -222,13 +221,6 @@ def _suspect(candidate: Candidate, options: ScriptOptions) -> bool:
         return False
     line = candidate.line
     return _density(line) < options.sparse or line.confidence < options.doubtful
-
-
-def _share(text: str, script: Script) -> float:
-    letters = letters_in(text)
-    if not letters:
-        return 0.0
-    return sum(script.contains(c) for c in letters) / len(letters)
 
 
 def _better(found: TesseractReading, original: RecognizedLine, options: ScriptOptions) -> bool:
