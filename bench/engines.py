@@ -116,12 +116,16 @@ def _polygon(points: Any) -> Polygon:
 
 
 class OpenReadEngine:
-    name = "openread"
+    """openread in-process; ``scripts=False`` is PP-OCR alone (no script identification, no
+    Tesseract script models): what the scripts cost on Latin pages."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, scripts: bool = True) -> None:
         import openread
 
-        settings = openread.Settings(threads=threads, limits=openread.ImageLimits(relaxed=True))
+        self.name = "openread" if scripts else "openread-noscripts"
+        settings = openread.Settings(
+            threads=threads, limits=openread.ImageLimits(relaxed=True), scripts=scripts
+        )
         self._engine = openread.Engine.load(settings)
 
     def run(self, image_path: Path, *, hint: PageHint | None = None) -> Prediction:
@@ -329,6 +333,7 @@ ENGINE_NAMES = ("openread", "rapidocr", "tesseract")
 
 _FACTORIES: dict[str, Callable[[int], Engine]] = {
     "openread": OpenReadEngine,
+    "openread-noscripts": lambda threads: OpenReadEngine(threads, scripts=False),
     "rapidocr": RapidOcrEngine,
     "rapidocr-merged": lambda threads: RapidOcrEngine(threads, merge_words=True),
     "tesseract": TesseractEngine,

@@ -27,7 +27,7 @@ from openread.errors import ModelError
 from openread.models import TESSDATA_MANIFEST
 from openread.script import SCRIPTS, by_code, language_scripts, script_of_text
 from openread.settings import ImageLimits
-from openread.tesseract import TesseractModels
+from openread.tesseract import LATIN_MODEL, TesseractModels
 from serving import API_KEY, ServerProcess, busy_server, main_server, openread_command, server_logs
 from test_sdk import client_for
 
@@ -117,7 +117,8 @@ def test_script_of_text_counts_letters_only() -> None:
 
 
 def test_every_tessdata_file_of_the_manifest_maps_to_a_script() -> None:
-    models = {s.tesseract_model for s in SCRIPTS}
+    models = {s.tesseract_model for s in SCRIPTS} | {s.tesseract_language for s in SCRIPTS}
+    models.add(LATIN_MODEL)
     vertical = {f.name for f in TESSDATA_MANIFEST if f.name.endswith("_vert")}
     assert {f.name for f in TESSDATA_MANIFEST} - vertical <= models
 
@@ -144,16 +145,7 @@ def test_an_altered_script_model_is_refused(installed: Engine, tmp_path: Path) -
 # ------------------------------------------------------------------------- rendered lines
 
 
-FRAGMENTED = pytest.mark.xfail(
-    reason="the detector cuts this line into pieces and PP-OCR reads one piece upside down as "
-    "Latin (known gap: pieces of one line should be identified together)",
-    strict=True,
-)
-
-
-@pytest.mark.parametrize(
-    "code", [pytest.param(c, marks=FRAGMENTED) if c == "Beng" else c for c in sorted(RENDERED)]
-)
+@pytest.mark.parametrize("code", sorted(RENDERED))
 def test_rendered_line_is_read_in_its_script(installed: Engine, code: str) -> None:
     font, text = RENDERED[code]
     lines = installed.read(render_lines([(font, text)])).lines

@@ -144,7 +144,9 @@ class Engine:
                 for region, (crop, line) in zip(oriented, read, strict=True)
             ]
             options = scriptid.ScriptOptions(threads=self.settings.threads)
-            lines = scriptid.identify(self.models.tesseract, candidates, hint, options)
+            lines = scriptid.identify(
+                self.models.tesseract, candidates, hint, options, pixels=pixels
+            )
         return tuple(line for line in lines if recognize.kept(line))
 
 

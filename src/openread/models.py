@@ -74,8 +74,9 @@ MANIFEST: tuple[ModelFile, ...] = (DETECTOR, RECOGNIZER, LINE_CLASSIFIER)
 
 @dataclass(frozen=True, slots=True)
 class TessdataFile:
-    """A Tesseract 5 LSTM script model (``<name>.traineddata``) from Debian's
-    ``tesseract-ocr-script-*`` packages (tessdata_fast 4.1.0), with what it must hash to."""
+    """A Tesseract 5 LSTM model (``<name>.traineddata``) from Debian's
+    ``tesseract-ocr-script-*`` (script models) and ``tesseract-ocr-<lang>`` (language packs)
+    packages (tessdata_fast 4.1.0), with what it must hash to."""
 
     name: str
     sha256: str
@@ -98,6 +99,13 @@ TESSDATA_MANIFEST: tuple[TessdataFile, ...] = (
     ),
     TessdataFile(
         "Cyrillic", "a80325ebb1c7aa2dca5002ec05b15052a51dcb2e9e65373c264a3df7ac284358", 29_252_466
+    ),
+    # Language packs read together with a script model (``Script.tesseract_language``).
+    TessdataFile(
+        "eng", "7d4322bd2a7749724879683fc3912cb542f19906c83bcc1a52132556427170b2", 4_113_088
+    ),
+    TessdataFile(
+        "rus", "e16e5e036cce1d9ec2b00063cf8b54472625b9e14d893a169e2b0dedeb4df225", 3_861_738
     ),
     TessdataFile(
         "Devanagari", "3bbb87c1de2a6a2ef0a97dc041e6eea2723a1c22d638f5e38157a5cd441c12b7", 17_943_870

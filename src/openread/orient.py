@@ -36,6 +36,7 @@ __all__ = [
     "page_turn",
     "turn_image",
     "unturn_points",
+    "warp",
 ]
 
 
@@ -87,7 +88,7 @@ def orient(
     options: OrientOptions = OrientOptions(),
 ) -> tuple[OrientedRegion, ...]:
     """Candidate reading directions for every region (same order as ``regions``)."""
-    upright = [_warp(pixels, region.quad) for region in regions]
+    upright = [warp(pixels, region.quad) for region in regions]
     vertical = [_is_vertical(crop, options) for crop in upright]
     flip_scores = _flip_probabilities(
         classifier, [c for c, v in zip(upright, vertical, strict=True) if not v], options
@@ -107,7 +108,9 @@ def orient(
     return tuple(oriented)
 
 
-def _warp(pixels: npt.NDArray[np.uint8], quad: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
+def warp(pixels: npt.NDArray[np.uint8], quad: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
+    """The part of ``pixels`` inside ``quad`` (clockwise from its top-left corner), warped to
+    an upright rectangle (h, w, 3) uint8."""
     width = max(1, round(max(_dist(quad[0], quad[1]), _dist(quad[3], quad[2]))))
     height = max(1, round(max(_dist(quad[0], quad[3]), _dist(quad[1], quad[2]))))
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)

@@ -43,6 +43,9 @@ class Script:
     tesseract_words: bool = True
     """False where Tesseract's word boundaries are not words (it splits Thai into clusters and
     Hangul into syllables): words then break only at a visible gap."""
+    tesseract_language: str | None = None
+    """A Tesseract language pack read together with the script model when it is installed
+    (the script's most used language: its dictionary corrects many words)."""
 
     def contains(self, char: str) -> bool:
         code = ord(char)
@@ -78,6 +81,7 @@ SCRIPTS: tuple[Script, ...] = (
         ((0x400, 0x52F), (0x1C80, 0x1C8F), (0x2DE0, 0x2DFF), (0xA640, 0xA69F)),
         ("ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "mn", "tg", "ba", "cv", "ce", "os",
          "sah", "tyv", "kaa", "rue", "cnr"),
+        tesseract_language="rus",
     ),
     Script(
         "Arab", "Arabic", "Arabic",

@@ -26,16 +26,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from . import parallel
+from . import parallel, rows
 from .orient import LineCrop
 from .recognize import RecognizedLine
 from .script import SCRIPTS, Script, by_code, script_of_text
-from .tesseract import TesseractModels, TesseractReading
+from .tesseract import LATIN_MODEL, TesseractModels, TesseractReading
 
 __all__ = ["Candidate", "ScriptOptions", "identify", "label"]
 
 _PPOCR_SCRIPTS = tuple(by_code(code) for code in ("Latn", "Hani", "Jpan", "Grek"))
+_LATIN = by_code("Latn")
 _LOOKALIKE = frozenset({"Cyrl", "Grek"})
 
 
@@ -57,6 +59,9 @@ class ScriptOptions:
     """Share of its letters that must belong to the model's script."""
     accept_found: float = 0.4
     """The same for a script already found on the page (or hinted)."""
+    near: float = 0.4
+    """A probe reading in its own script scoring between this and ``accept`` is a near miss:
+    its script is tried again on the whole text row (where it must reach ``accept``)."""
     sure: float = 0.8
     """A reading this confident ends the search for its line."""
     probe_length: float = 16.0
@@ -91,8 +96,12 @@ def identify(
     candidates: Sequence[Candidate],
     hint: Sequence[Script] = (),
     options: ScriptOptions = ScriptOptions(),
+    pixels: npt.NDArray[np.uint8] | None = None,
 ) -> tuple[RecognizedLine, ...]:
-    """The best reading of every candidate (same order), each labelled with its script."""
+    """The best reading of the candidates, each labelled with its script, in the candidates'
+    order. With the page's ``pixels`` ((H, W, 3) uint8 BGR, the image the candidates' quads
+    refer to), pieces of one text row in a script found on the page are read again as one
+    line, which takes the place of its pieces (so there can be fewer lines than candidates)."""
     foreign = [s for s in SCRIPTS if s.code != "Grek" and models.available(s)]
     if hint:
         # A hint narrows the search to its scripts (a Latin or CJK hint: no foreign search).
@@ -111,7 +120,7 @@ def identify(
         suspect = candidates[i]
         if suspect.upright is not None:
             suspect = Candidate(suspect.upright, suspect.line)
-        found = search.line(suspect)
+        found = search.line(suspect, i)
         if found is not None and _better(found, candidates[i].line, options):
             lines[i] = found.line
             replaced.add(i)
@@ -128,10 +137,81 @@ def identify(
             if i in replaced or label(candidate.line).script != "Latn":
                 continue
             reading = search.read(script, candidate)
-            if reading is not None:
+            if reading is not None and not search.latin_reads_better(candidate, reading):
                 lines[i] = reading.line
                 replaced.add(i)
-    return tuple(label(line) for line in lines)
+    if pixels is None:
+        return tuple(label(line) for line in lines)
+    unread = {i for i in suspects if i not in replaced}
+    joined = _read_rows(search, candidates, lines, unread, pixels)
+    return tuple(label(line) for line in joined if line is not None)
+
+
+def _read_rows(
+    search: _Search,
+    candidates: Sequence[Candidate],
+    lines: list[RecognizedLine],
+    unread: set[int],
+    pixels: npt.NDArray[np.uint8],
+) -> list[RecognizedLine | None]:
+    """Read runs of pieces on one row as one line, with each script found on the page and
+    each near miss. A run joins pieces read in that script, pieces with no letters, suspect
+    pieces nobody could read and, for Cyrillic and Greek, short Latin look-alike pieces; it
+    must hold a piece read in the script or an unread suspect (for a near miss: the suspect
+    it nearly read). A near miss's suspect that joins no run is read again whole."""
+    quads = [rows.screen_quad(c.crop) for c in candidates]
+    merged: list[RecognizedLine | None] = list(lines)
+    taken: set[int] = set()
+    scripts = [(s, unread) for s in search.page] + [
+        (s, set(near)) for s, near in search.near.items() if s not in search.page
+    ]
+    for script, anchors in scripts:
+        found = script in search.page
+
+        def anchor(i: int, line: RecognizedLine) -> bool:
+            if i in anchors:  # noqa: B023
+                return True
+            return found and label(line).script == script.code  # noqa: B023
+
+        def joinable(i: int) -> bool:
+            line = merged[i]
+            if line is None or i in taken:
+                return False
+            code = label(line).script
+            if anchor(i, line) or code == "" or i in unread:
+                return True
+            return found and script.code in _LOOKALIKE and code == "Latn" and _lookalike(line)  # noqa: B023
+
+        for run in rows.segments(quads, [joinable(i) for i in range(len(quads))]):
+            if not any(anchor(i, line) for i in run if (line := merged[i]) is not None):
+                continue
+            first = merged[run[0]]
+            assert first is not None
+            row = Candidate(rows.crop(pixels, [quads[i] for i in run]), first)
+            reading = search.read(script, row)
+            if reading is None:
+                continue
+            merged[run[0]] = reading.line
+            for i in run[1:]:
+                merged[i] = None
+            taken.update(run)
+            if script not in search.page:
+                search.page.append(script)
+        if not found:  # a near miss on a snippet: the whole line may be clearer
+            for i in sorted(anchors - taken):
+                suspect = candidates[i]
+                crop = suspect.upright if suspect.upright is not None else suspect.crop
+                reading = search.read(script, Candidate(crop, suspect.line))
+                if reading is not None:
+                    merged[i] = reading.line
+                    taken.add(i)
+    return merged
+
+
+def _lookalike(line: RecognizedLine) -> bool:
+    """A short Latin reading (at most three letters) that could be Cyrillic or Greek."""
+    letters = [c for c in line.text if c.isalpha()]
+    return 0 < len(letters) <= 3
 
 
 class _Search:
@@ -142,28 +222,49 @@ class _Search:
         self.foreign = foreign
         self.options = options
         self.page: list[Script] = []
+        self.near: dict[Script, list[int]] = {}
+        """Near misses: a script and the suspects its probe nearly read."""
         self.probes_left = options.max_probes
 
-    def read(self, script: Script, candidate: Candidate) -> TesseractReading | None:
+    def read(
+        self, script: Script, candidate: Candidate, floor: float | None = None
+    ) -> TesseractReading | None:
         crop = candidate.crop
         reading = self.models.read(script, crop.pixels, crop.quad, crop.turn)
-        floor = self.options.accept_found if script in self.page else self.options.accept
+        if floor is None:
+            floor = self.options.accept_found if script in self.page else self.options.accept
         if reading is None or reading.score < floor:
             return None
         if script.share(reading.line.text) < self.options.own_script:
             return None
         return reading
 
-    def line(self, candidate: Candidate) -> TesseractReading | None:
+    def latin_reads_better(self, candidate: Candidate, reading: TesseractReading) -> bool:
+        """Whether the Latin model is at least as sure of ``candidate`` as ``reading`` is."""
+        if not self.models.installed(LATIN_MODEL):
+            return False
+        crop = candidate.crop
+        latin = self.models.read(_LATIN, crop.pixels, crop.quad, crop.turn, model=LATIN_MODEL)
+        return latin is not None and latin.score >= reading.score
+
+    def line(self, candidate: Candidate, index: int) -> TesseractReading | None:
+        """The best reading of the suspect ``candidate`` (number ``index`` on the page)."""
         best = self._best(candidate, list(self.page), None)
         if (best is None or best.score < self.options.sure) and self.probes_left > 0:
             self.probes_left -= 1
             rest = [s for s in self.foreign if s not in self.page]
             snippet = _snippet(candidate, self.options.probe_length)
             probes = parallel.thread_map(
-                lambda script: self.read(script, snippet), rest, self.options.threads
+                lambda script: self.read(script, snippet, self.options.near),
+                rest,
+                self.options.threads,
             )
             readings = [p for p in probes if p is not None]
+            accepted = [p for p in readings if p.score >= self.options.accept]
+            if readings and not accepted and best is None:
+                near = max(readings, key=lambda p: p.score)
+                self.near.setdefault(by_code(near.line.script), []).append(index)
+            readings = accepted
             if readings:
                 top = max(readings, key=lambda p: p.score)
                 reading = (

@@ -24,11 +24,15 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import ModelError
-from .models import TESSDATA_DIRS, TESSDATA_MANIFEST, TessdataFile, verify_file
+from .models import TESSDATA_DIRS, TESSDATA_MANIFEST, verify_file
 from .recognize import Char, RecognizedLine
-from .script import Script
+from .script import SCRIPTS, Script
 
-__all__ = ["TesseractModels", "TesseractOptions", "TesseractReading"]
+__all__ = ["LATIN_MODEL", "TesseractModels", "TesseractOptions", "TesseractReading"]
+
+LATIN_MODEL = "eng"
+"""The model a Cyrillic or Greek reading of a line PP-OCR read in Latin must beat: the script
+models answer a Latin line in confident homoglyphs (``Ѕеоиі`` for ``Seoul``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,44 +82,66 @@ class TesseractModels:
             for f in TESSDATA_MANIFEST
             if self.directory is not None and (self.directory / f.filename).is_file()
         )
-        self._apis: dict[str, Any] = {}
-        self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in self._files}
+        self._apis: dict[str, tuple[Any, threading.Lock]] = {}
         self._load_lock = threading.Lock()
 
     def available(self, script: Script) -> bool:
         """Whether ``script`` has an installed model (it is verified when first used)."""
         return script.tesseract_model is not None and script.tesseract_model in self._installed
 
+    def installed(self, name: str) -> bool:
+        """Whether the model file ``name`` (``eng``, ``Cyrillic`` ...) is installed."""
+        return name in self._installed
+
+    def model(self, script: Script) -> str:
+        """The Tesseract language string that reads ``script``: its script model, after its
+        main language's pack when that is installed (``rus+Cyrillic``: the pack's dictionary
+        fixes many words, the script model reads the rest)."""
+        if script.tesseract_model is None:
+            raise ValueError(f"{script.code} is read by PP-OCR, not Tesseract")
+        pack = script.tesseract_language
+        if pack is not None and pack in self._installed:
+            return f"{pack}+{script.tesseract_model}"
+        return script.tesseract_model
+
     def load(self, model: str) -> Any:
-        """The loaded ``TessBaseAPI`` of ``model``; ``ModelError`` if missing or altered."""
-        api = self._apis.get(model)
-        if api is not None:
-            return api
+        """The loaded ``TessBaseAPI`` of ``model`` (one or more ``+``-joined model names);
+        ``ModelError`` if one is missing or altered."""
+        return self._loaded(model)[0]
+
+    def _loaded(self, model: str) -> tuple[Any, threading.Lock]:
+        loaded = self._apis.get(model)
+        if loaded is not None:
+            return loaded
         with self._load_lock:
             if model not in self._apis:
-                self._apis[model] = self._open(self._files[model])
+                self._apis[model] = (self._open(model), threading.Lock())
             return self._apis[model]
 
     def load_all(self) -> None:
-        """Verify and load every installed model (start-up, so no request pays for it)."""
-        for name in sorted(self._installed):
-            self.load(name)
+        """Verify and load the model of every installed script (start-up, so no request pays
+        for it)."""
+        for script in SCRIPTS:
+            if self.available(script):
+                self.load(self.model(script))
+        if self.installed(LATIN_MODEL):
+            self.load(LATIN_MODEL)
 
-    def _open(self, file: TessdataFile) -> Any:
-        if self.directory is None or file.name not in self._installed:
-            raise ModelError(f"model tesseract-{file.name}: {file.filename} is not installed")
-        verify_file(
-            self.directory / file.filename, file.sha256, file.size, f"tesseract-{file.name}"
-        )
+    def _open(self, model: str) -> Any:
+        for name in model.split("+"):
+            file = self._files.get(name)
+            if file is None or self.directory is None or name not in self._installed:
+                raise ModelError(f"model tesseract-{name}: {name}.traineddata is not installed")
+            verify_file(self.directory / file.filename, file.sha256, file.size, f"tesseract-{name}")
         import tesserocr
 
         try:
             return tesserocr.PyTessBaseAPI(
-                path=str(self.directory), lang=file.name, psm=tesserocr.PSM.RAW_LINE
+                path=str(self.directory), lang=model, psm=tesserocr.PSM.RAW_LINE
             )
         except RuntimeError as exc:
             raise ModelError(
-                f"model tesseract-{file.name}: libtesseract cannot load it: {exc}"
+                f"model tesseract-{model}: libtesseract cannot load it: {exc}"
             ) from exc
 
     def read(
@@ -124,19 +150,18 @@ class TesseractModels:
         pixels: npt.NDArray[np.uint8],
         quad: npt.NDArray[np.float32],
         turn: int = 0,
+        model: str | None = None,
     ) -> TesseractReading | None:
-        """Read the upright line crop ``pixels`` (H, W, 3) uint8 BGR with ``script``'s model;
-        ``None`` when it reads nothing. ``quad`` and ``turn`` are the crop's (see ``orient``)."""
-        model = script.tesseract_model
-        if model is None:
-            raise ValueError(f"{script.code} is read by PP-OCR, not Tesseract")
-        api = self.load(model)
+        """Read the upright line crop ``pixels`` (H, W, 3) uint8 BGR with ``script``'s model
+        (or with ``model``, a Tesseract language string, as text in ``script``); ``None`` when
+        it reads nothing. ``quad`` and ``turn`` are the crop's (see ``orient``)."""
+        api, lock = self._loaded(model or self.model(script))
         gray, scale, border = self._prepare(pixels)
         from tesserocr import RIL, iterate_level
 
         symbols: list[tuple[str, int, int, float, bool]] = []
         word_confidences: list[float] = []
-        with self._locks[model]:
+        with lock:
             height, width = gray.shape
             api.SetImageBytes(gray.tobytes(), width, height, 1, width)
             api.Recognize()
