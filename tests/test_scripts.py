@@ -75,6 +75,34 @@ def render_lines(lines: list[tuple[Path, str]], size: int = 40) -> bytes:
     return out.getvalue()
 
 
+CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+COLUMNS = {
+    # script: two columns of UDHR article 1, written top to bottom, right column first.
+    "Hang": ("모든인간은태어날때부터자유로우며", "그존엄과권리에있어동등하다"),
+    "Hani": ("人人生而自由在尊严和权利上一律平等", "他们赋有理性和良心"),
+    "Jpan": ("すべての人間は生まれながらにして自由であり", "かつ尊厳と権利とについて平等である"),
+}
+
+
+def render_columns(columns: tuple[str, ...], size: int = 40) -> bytes:
+    """A white PNG page with each text written top to bottom in a column of upright
+    characters, the first column on the right (as vertical CJK is laid out)."""
+    font = ImageFont.truetype(str(_need(CJK)), size)
+    pitch = size * 2
+    width = pitch * len(columns) + pitch
+    height = 80 + round(size * 1.15) * max(len(c) for c in columns)
+    page = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(page)
+    for k, column in enumerate(columns):
+        x = width - pitch * (k + 1)
+        for j, char in enumerate(column):
+            draw.text((x, 40 + round(size * 1.15) * j), char, font=font, fill="black")
+    out = io.BytesIO()
+    page.save(out, format="PNG")
+    return out.getvalue()
+
+
 def cer(predicted: str, truth: str) -> float:
     return Levenshtein.distance(predicted, truth) / max(1, len(truth))
 
@@ -117,10 +145,10 @@ def test_script_of_text_counts_letters_only() -> None:
 
 
 def test_every_tessdata_file_of_the_manifest_maps_to_a_script() -> None:
-    models = {s.tesseract_model for s in SCRIPTS} | {s.tesseract_language for s in SCRIPTS}
-    models.add(LATIN_MODEL)
-    vertical = {f.name for f in TESSDATA_MANIFEST if f.name.endswith("_vert")}
-    assert {f.name for f in TESSDATA_MANIFEST} - vertical <= models
+    models = {LATIN_MODEL}
+    for s in SCRIPTS:
+        models |= {s.tesseract_model, s.tesseract_language, s.tesseract_vertical}
+    assert {f.name for f in TESSDATA_MANIFEST} <= models
 
 
 def test_an_altered_script_model_is_refused(installed: Engine, tmp_path: Path) -> None:
@@ -154,6 +182,21 @@ def test_rendered_line_is_read_in_its_script(installed: Engine, code: str) -> No
     assert longest.script == code
     read = " ".join(line.text for line in lines)  # the detector may cut a line in pieces
     assert cer(read, text) <= 0.2, read
+
+
+@pytest.mark.parametrize("code", sorted(COLUMNS))
+def test_rendered_vertical_columns_are_read_in_their_script(installed: Engine, code: str) -> None:
+    """PP-OCR reads vertical Han and kana; a Korean column (which PP-OCR reads as look-alike
+    Han) goes to Tesseract's vertical Hangul model."""
+    columns = COLUMNS[code]
+    lines = installed.read(render_columns(columns)).lines
+    assert len(lines) == len(columns), [line.text for line in lines]
+    for line, column in zip(lines, columns, strict=True):  # right column first
+        assert line.script == code
+        assert cer(line.text.replace(" ", ""), column) <= 0.1, line.text
+        top = min(p.y for p in line.polygon)
+        bottom = max(p.y for p in line.polygon)
+        assert bottom - top > 5 * (max(p.x for p in line.polygon) - min(p.x for p in line.polygon))
 
 
 def test_mixed_scripts_on_one_image_are_both_read(installed: Engine) -> None:

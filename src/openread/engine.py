@@ -119,7 +119,7 @@ class Engine:
         lines = self._read_lines(image.pixels, hint)
         turn = orient.page_turn([(line.turn, float(len(line.text))) for line in lines])
         if turn:
-            upright = self._read_lines(orient.turn_image(image.pixels, turn), hint)
+            upright = self._read_lines(orient.turn_image(image.pixels, turn), hint, turn)
             lines = tuple(
                 dataclasses.replace(
                     line, quad=orient.unturn_points(line.quad, turn, image.width, image.height)
@@ -130,9 +130,10 @@ class Engine:
         return layout.build(split, image.width, image.height, self.settings.model_version)
 
     def _read_lines(
-        self, pixels: npt.NDArray[np.uint8], hint: tuple[Script, ...]
+        self, pixels: npt.NDArray[np.uint8], hint: tuple[Script, ...], turn: int = 0
     ) -> tuple[recognize.RecognizedLine, ...]:
-        """Detect, orient and read every line; lines PP-OCR cannot read go to ``scriptid``."""
+        """Detect, orient and read every line; lines PP-OCR cannot read go to ``scriptid``.
+        ``pixels`` is the image turned by ``turn`` quarter turns (see ``read_decoded``)."""
         regions = detect.detect(self.models.detector, pixels)
         oriented = orient.orient(self.models.classifier, pixels, regions)
         read = recognize.read_regions(self.models, oriented)
@@ -143,7 +144,7 @@ class Engine:
                 scriptid.Candidate(crop, line, region.preferred)
                 for region, (crop, line) in zip(oriented, read, strict=True)
             ]
-            options = scriptid.ScriptOptions(threads=self.settings.threads)
+            options = scriptid.ScriptOptions(threads=self.settings.threads, page_turn=turn)
             lines = scriptid.identify(
                 self.models.tesseract, candidates, hint, options, pixels=pixels
             )

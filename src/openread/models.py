@@ -126,12 +126,6 @@ TESSDATA_MANIFEST: tuple[TessdataFile, ...] = (
         "Gurmukhi", "34c36da0fc59198f009ebbe8646708255fa3ca2553e62645a7b584cbceca8b24", 4_213_597
     ),
     TessdataFile(
-        "HanS_vert", "b555a9a60c88e5e27ddd34541d055200c05492d1f184732518a721faf1db979b", 5_429_738
-    ),
-    TessdataFile(
-        "HanT_vert", "ec4e31daec478e61216b1d9f34e0441fc1fcefacfe4fb28f1ea8bcfcc97ba302", 5_448_267
-    ),
-    TessdataFile(
         "Hangul", "cae2d12b8cdac6b62643b65915bec347e80970adc55228ca42ac1ec8909b198a", 4_845_849
     ),
     TessdataFile(
@@ -139,11 +133,6 @@ TESSDATA_MANIFEST: tuple[TessdataFile, ...] = (
     ),
     TessdataFile(
         "Hebrew", "4f4f3405404a61e21e5c16316ed5c3052ddb3572a75e0b3dc3fe118b12dea76e", 4_866_337
-    ),
-    TessdataFile(
-        "Japanese_vert",
-        "1d463a4811f3ae174e11b3f87773e07130c1c6aca042f31f7a90c41d939f1538",
-        6_445_356,
     ),
     TessdataFile(
         "Kannada", "1252172cbbe99d27e5e52009a0e79444d555329b82e0b88d6e1f2a601a1b7d86", 6_777_791

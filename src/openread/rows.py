@@ -32,8 +32,8 @@ class RowOptions:
     """Two pieces share a row when one's centre lies within this share of the other's height
     from its centre line."""
     height_ratio: float = 1.8
-    """Pieces of more different heights share a row only when the smaller one lies within the
-    larger one's band (punctuation, quotes)."""
+    """Pieces of more different heights share a row only when the smaller one is a mark (about
+    as long as high: punctuation, quotes) within the larger one's band."""
     min_aspect: float = 0.4
     """Pieces narrower than this for their height are not joined (vertical text); single
     letters are about as wide as high."""
@@ -144,6 +144,9 @@ def _same_row(a: _Piece, b: _Piece, options: RowOptions) -> bool:
     offset = abs(_across(a, b.centre) - _across(a, a.centre))
     if high <= options.height_ratio * low:
         return offset <= options.overlap * low
+    small = a if a.height <= b.height else b
+    if small.end - small.start > 1.5 * small.height:  # a word, not a mark
+        return False
     return offset + low / 2 <= 0.55 * high
 
 

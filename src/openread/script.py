@@ -43,6 +43,10 @@ class Script:
     tesseract_words: bool = True
     """False where Tesseract's word boundaries are not words (it splits Thai into clusters and
     Hangul into syllables): words then break only at a visible gap."""
+    tesseract_vertical: str | None = None
+    """The model for this script written top to bottom (characters upright in a column); it
+    reads the column turned a quarter counter-clockwise. PP-OCR reads vertical Han and kana
+    itself."""
     tesseract_language: str | None = None
     """A Tesseract language pack read together with the script model when it is installed
     (the script's most used language: its dictionary corrects many words)."""
@@ -111,6 +115,7 @@ SCRIPTS: tuple[Script, ...] = (
         ((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F)),
         ("ko",),
         tesseract_words=False,
+        tesseract_vertical="Hangul_vert",
     ),
     Script("Geor", "Georgian", "Georgian", ((0x10A0, 0x10FF), (0x2D00, 0x2D2F)), ("ka",)),
     Script("Armn", "Armenian", "Armenian", ((0x530, 0x58F), (0xFB13, 0xFB17)), ("hy",)),

@@ -47,6 +47,10 @@ class ScriptOptions:
     """Visible characters per line height of length below which PP-OCR read (almost) nothing."""
     doubtful: float = 0.65
     """PP-OCR confidence below which a line may be in a script it does not know."""
+    vertical_doubtful: float = 0.9
+    """A column (a tall region read turned a quarter) that PP-OCR read in Han or kana below
+    this confidence is a suspect too: PP-OCR reads real vertical Chinese and Japanese at
+    0.98-1.0, but a Korean column as look-alike Han at 0.6-0.8."""
     min_height: int = 8
     min_aspect: float = 1.2
     """Suspect lines are at least this many pixels high and this long for their height."""
@@ -68,6 +72,9 @@ class ScriptOptions:
     """Every model is tried on at most this many line heights from the middle of the crop (the
     winner then reads the whole line)."""
     threads: int = 1
+    page_turn: int = 0
+    """Quarter turns (counter-clockwise) the page was turned before detection: a crop's turn
+    on the page as the camera saw it is its own turn plus this one."""
     """Models tried at once on a probe line (libtesseract runs outside the GIL)."""
 
 
@@ -231,6 +238,14 @@ class _Search:
     ) -> TesseractReading | None:
         crop = candidate.crop
         reading = self.models.read(script, crop.pixels, crop.quad, crop.turn)
+        vertical = script.tesseract_vertical
+        column = (crop.turn + self.options.page_turn) % 4 == 1
+        if column and vertical is not None and self.models.installed(vertical):
+            # a column turned a quarter counter-clockwise: written top to bottom, or a
+            # horizontal line turned on its side; the more confident model says which
+            down = self.models.read(script, crop.pixels, crop.quad, crop.turn, model=vertical)
+            if down is not None and (reading is None or down.score > reading.score):
+                reading = down
         if floor is None:
             floor = self.options.accept_found if script in self.page else self.options.accept
         if reading is None or reading.score < floor:
@@ -321,7 +336,13 @@ def _suspect(candidate: Candidate, options: ScriptOptions) -> bool:
     if height < options.min_height or width < options.min_aspect * height:
         return False
     line = candidate.line
-    return _density(line) < options.sparse or line.confidence < options.doubtful
+    if _density(line) < options.sparse or line.confidence < options.doubtful:
+        return True
+    return (
+        (candidate.crop.turn + options.page_turn) % 4 in (1, 3)
+        and label(line).script in ("Hani", "Jpan")
+        and line.confidence < options.vertical_doubtful
+    )
 
 
 def _better(found: TesseractReading, original: RecognizedLine, options: ScriptOptions) -> bool:

@@ -124,6 +124,8 @@ class TesseractModels:
         for script in SCRIPTS:
             if self.available(script):
                 self.load(self.model(script))
+                if script.tesseract_vertical and self.installed(script.tesseract_vertical):
+                    self.load(script.tesseract_vertical)
         if self.installed(LATIN_MODEL):
             self.load(LATIN_MODEL)
 
