@@ -197,3 +197,21 @@ def test_punctuation_spacing_is_format_not_content() -> None:
     assert cer("wish to see in the world !", "wish to see in the world!").edits == 0
     assert wer("beauty , but", "beauty, but").edits == 0
     assert cer("Total : 9", "Total 9").edits == 1  # a missing or extra mark still counts
+
+
+def test_script_tally_counts_letters_under_their_labels() -> None:
+    from bench.scripts import tally
+
+    right = tally("Привет world", [("Cyrl", "Привет"), ("Latn", "world!")])
+    assert (right.right, right.letters, right.stray) == (11, 11, 0)
+    assert not right.confusions()
+    # the Russian word labelled Latin: 6 letters wrong, none of a script the page lacks
+    wrong = tally("Привет world", [("Latn", "Привет"), ("Latn", "world")])
+    assert (wrong.right, wrong.letters, wrong.stray) == (5, 11, 0)
+    assert wrong.confusions() == {("Latn", "Cyrl"): 6}
+    # a Latin page read as Greek: every letter is a foreign false positive
+    stray = tally("ABC", [("Grek", "ABC")])
+    assert (stray.right, stray.stray) == (0, 3)
+    # Han and kana are one family; an empty answer agrees with nothing
+    assert tally("東京です", [("Jpan", "東京です")]).right == 4
+    assert tally("東京", []).right == 0
