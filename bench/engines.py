@@ -127,6 +127,7 @@ class OpenReadEngine:
             threads=threads, limits=openread.ImageLimits(relaxed=True), scripts=scripts
         )
         self._engine = openread.Engine.load(settings)
+        self._engine.warm_up()  # as the server does at start: every model loaded and run once
 
     def run(self, image_path: Path, *, hint: PageHint | None = None) -> Prediction:
         data = image_path.read_bytes()

@@ -268,9 +268,10 @@ def relaxed(installed: Engine) -> Engine:
 
 @pytest.mark.parametrize(
     ("subset", "floor"),
-    # measured 2026-11-24 (python -m bench.accuracy): Arabic 0.158, Cyrillic 0.340, Greek 0.187;
-    # PP-OCR alone: 1.000, 0.938, 0.355.
-    [("lines_arab", 0.25), ("lines_cyrl", 0.5), ("lines_grek", 0.26)],
+    # measured 2026-11-24 with this function: Arabic 0.133, Cyrillic 0.016, Greek 0.185
+    # (PP-OCR alone: about 1.0, 0.94, 0.36; Tesseract with the right pack, bench.accuracy:
+    # 0.941, 0.021, 0.253). Floors a little above the measured figures.
+    [("lines_arab", 0.17), ("lines_cyrl", 0.04), ("lines_grek", 0.22)],
 )
 def test_real_lines_of_other_scripts(
     relaxed: Engine, eval_data: Path, subset: str, floor: float

@@ -52,10 +52,14 @@ class ScriptOptions:
     this confidence is a suspect too: PP-OCR reads real vertical Chinese and Japanese at
     0.98-1.0, but a Korean column as look-alike Han at 0.6-0.8."""
     min_height: int = 8
-    min_aspect: float = 1.2
-    """Suspect lines are at least this many pixels high and this long for their height."""
+    min_aspect: float = 1.8
+    """Suspect lines are at least this many pixels high and this long for their height
+    (shorter crops hold one or two letters: too little to tell a script by)."""
     max_probes: int = 3
     """Suspect lines per page tried with every installed model."""
+    max_misses: int = 2
+    """Probing stops once this many probes found no script (suspects are probed most
+    suspicious first, so a page whose worst line is not foreign is most likely all Latin)."""
     accept: float = 0.55
     """Mean word confidence a Tesseract reading needs to count (wrong-script models score
     0.2-0.53 on real lines, the right one 0.55-0.95)."""
@@ -66,6 +70,9 @@ class ScriptOptions:
     near: float = 0.4
     """A probe reading in its own script scoring between this and ``accept`` is a near miss:
     its script is tried again on the whole text row (where it must reach ``accept``)."""
+    min_letters: int = 3
+    """Letters of its script a probe reading needs before it counts (scripts are found on a
+    page from readings this long; once found, shorter pieces are read with them too)."""
     sure: float = 0.8
     """A reading this confident ends the search for its line."""
     probe_length: float = 16.0
@@ -162,7 +169,7 @@ def _read_rows(
     pixels: npt.NDArray[np.uint8],
 ) -> list[RecognizedLine | None]:
     """Read runs of pieces on one row as one line, with each script found on the page and
-    each near miss. A run joins pieces read in that script, pieces with no letters, suspect
+    each near miss. A run joins pieces read in that script, short pieces with no letters, suspect
     pieces nobody could read and, for Cyrillic and Greek, short Latin look-alike pieces; it
     must hold a piece read in the script or an unread suspect (for a near miss: the suspect
     it nearly read). A near miss's suspect that joins no run is read again whole."""
@@ -185,7 +192,7 @@ def _read_rows(
             if line is None or i in taken:
                 return False
             code = label(line).script
-            if anchor(i, line) or code == "" or i in unread:
+            if anchor(i, line) or i in unread or (code == "" and line.visible <= 3):
                 return True
             return found and script.code in _LOOKALIKE and code == "Latn" and _lookalike(line)  # noqa: B023
 
@@ -232,6 +239,7 @@ class _Search:
         self.near: dict[Script, list[int]] = {}
         """Near misses: a script and the suspects its probe nearly read."""
         self.probes_left = options.max_probes
+        self.misses_left = options.max_misses
 
     def read(
         self, script: Script, candidate: Candidate, floor: float | None = None
@@ -265,7 +273,8 @@ class _Search:
     def line(self, candidate: Candidate, index: int) -> TesseractReading | None:
         """The best reading of the suspect ``candidate`` (number ``index`` on the page)."""
         best = self._best(candidate, list(self.page), None)
-        if (best is None or best.score < self.options.sure) and self.probes_left > 0:
+        probe = self.probes_left > 0 and self.misses_left > 0
+        if (best is None or best.score < self.options.sure) and probe:
             self.probes_left -= 1
             rest = [s for s in self.foreign if s not in self.page]
             snippet = _snippet(candidate, self.options.probe_length)
@@ -274,12 +283,14 @@ class _Search:
                 rest,
                 self.options.threads,
             )
-            readings = [p for p in probes if p is not None]
+            readings = [p for p in probes if p is not None and _evidence(p, self.options)]
             accepted = [p for p in readings if p.score >= self.options.accept]
             if readings and not accepted and best is None:
                 near = max(readings, key=lambda p: p.score)
                 self.near.setdefault(by_code(near.line.script), []).append(index)
             readings = accepted
+            if not readings:
+                self.misses_left -= 1
             if readings:
                 top = max(readings, key=lambda p: p.score)
                 reading = (
@@ -320,6 +331,13 @@ def _snippet(candidate: Candidate, length: float) -> Candidate:
         candidate.crop, pixels=np.ascontiguousarray(pixels[:, start : start + keep])
     )
     return Candidate(crop, candidate.line)
+
+
+def _evidence(reading: TesseractReading, options: ScriptOptions) -> bool:
+    """Whether a probe reading has letters enough to tell its script: a model reads one blurred
+    Latin letter as a confident Cyrillic, Tamil or Gujarati one."""
+    script = by_code(reading.line.script)
+    return sum(script.contains(c) for c in reading.line.text) >= options.min_letters
 
 
 def _density(line: RecognizedLine) -> float:
