@@ -25,6 +25,10 @@ import collections
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import openread
+from openread.script import SCRIPTS, letters_in
 
 from .accuracy import GtPage, _gt_bow_text, available_subsets, default_data_dir, load_subset
 from .metrics import Region, drop_dont_care
@@ -38,8 +42,6 @@ def _family(code: str) -> str:
 
 def letters_by_script(text: str) -> collections.Counter[str]:
     """Letters of ``text`` counted per script family (letters of no known script skipped)."""
-    from openread.script import SCRIPTS, letters_in
-
     counts: collections.Counter[str] = collections.Counter()
     for char in letters_in(text):
         for script in SCRIPTS:
@@ -84,8 +86,6 @@ class ScriptTally:
 def tally(gt_text: str, lines: Sequence[tuple[str, str]]) -> ScriptTally:
     """``lines``: (script label, text) of each predicted line."""
     predicted: collections.Counter[str] = collections.Counter()
-    from openread.script import letters_in
-
     for label, text in lines:
         count = len(letters_in(text))
         if count:
@@ -100,10 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    from pathlib import Path
-
-    import openread
-
     data = Path(args.data)
     subsets = args.subsets.split(",") if args.subsets else available_subsets(data)
     settings = openread.Settings(

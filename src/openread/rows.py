@@ -16,11 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .detect import Quad
 from .orient import LineCrop, warp
 
 __all__ = ["RowOptions", "crop", "screen_quad", "segments"]
-
-Quad = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,12 +173,14 @@ def _read_rows(
     pieces nobody could read and, for Cyrillic and Greek, short Latin look-alike pieces; it
     must hold a piece read in the script or an unread suspect (for a near miss: the suspect
     it nearly read). A near miss's suspect that joins no run is read again whole."""
-    quads = [rows.screen_quad(c.crop) for c in candidates]
     merged: list[RecognizedLine | None] = list(lines)
-    taken: set[int] = set()
     scripts = [(s, unread) for s in search.page] + [
         (s, set(near)) for s, near in search.near.items() if s not in search.page
     ]
+    if not scripts:  # nothing found on the page (most Latin pages): no geometry to do
+        return merged
+    quads = [rows.screen_quad(c.crop) for c in candidates]
+    taken: set[int] = set()
     for script, anchors in scripts:
         found = script in search.page
 
