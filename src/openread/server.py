@@ -544,7 +544,7 @@ class _Service:
         return await fetches.run(lambda: urlfetch.fetch_image(body.url, settings))
 
     def app(self) -> Starlette:
-        return Starlette(
+        app = Starlette(
             routes=self.routes(),
             middleware=[Middleware(RequestContextMiddleware)],
             exception_handlers={
@@ -554,6 +554,9 @@ class _Service:
             },
             lifespan=self.lifespan,
         )
+        # A path with a trailing slash is another path: 404 envelope, not a 307 to the route.
+        app.router.redirect_slashes = False
+        return app
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
