@@ -3,6 +3,9 @@
     POST {root_path?}/computervision/imageanalysis:analyze?api-version=...&features=read
     GET  /health   200 {"status":"ok"} whenever the process answers
     GET  /ready    200 once the engine is loaded and warmed up, else 503
+    GET  /openread/languages   the scripts and languages this server reads (key needed)
+    GET  /openapi.json         the OpenAPI 3 description of these routes (no key needed: it is
+                               the same for every openread server and names no setting)
 
 Order of checks for ``analyze``: key, query parameters, readiness, content type, then the body
 (streamed, and abandoned as soon as it is larger than the limit), then the image itself (in the
@@ -15,7 +18,9 @@ message names the request id, with the traceback in the log.
 
 from __future__ import annotations
 
+import functools
 import hmac
+import importlib.resources
 import json
 import logging
 import re
@@ -420,6 +425,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 # --------------------------------------------------------------------------- the service
 
 
+@functools.cache
+def _openapi_document() -> bytes:
+    return importlib.resources.files("openread").joinpath("openapi.json").read_bytes()
+
+
 class _Service:
     """The server's state (engine, admission, readiness) and its endpoints."""
 
@@ -474,6 +484,7 @@ class _Service:
             routes.append(Route(prefix + "/openread/languages", self.languages, methods=["GET"]))
             routes.append(Route(prefix + "/health", self.health, methods=["GET"]))
             routes.append(Route(prefix + "/ready", self.readiness, methods=["GET"]))
+            routes.append(Route(prefix + "/openapi.json", self.openapi, methods=["GET"]))
         return routes
 
     async def languages(self, request: Request) -> Response:
@@ -482,6 +493,10 @@ class _Service:
         engine, _ = self._require_ready()
         body = wire.languages_json(engine.supported_scripts())
         return Response(wire.dumps(body), media_type=JSON_CONTENT_TYPE)
+
+    async def openapi(self, _request: Request) -> Response:
+        """The OpenAPI description shipped with the package (Azure serves none)."""
+        return Response(_openapi_document(), media_type=JSON_CONTENT_TYPE)
 
     async def health(self, _request: Request) -> Response:
         return JSONResponse({"status": "ok"})
