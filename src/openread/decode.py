@@ -82,7 +82,13 @@ def load_image(source: ImageInput, limits: ImageLimits) -> DecodedImage:
         return decode_bytes(_read_file(Path(source), limits), limits)
     if isinstance(source, Image.Image):
         _check_dimensions(source.size, limits)
-        return DecodedImage(_to_bgr(_oriented(source)), source.format or "PIL")
+        try:  # a lazily opened image is only decoded here
+            pixels = _to_bgr(_oriented(source))
+        except _DECODE_FAILURES as exc:
+            raise InvalidImageFormatError(
+                "Image format is not valid", inner_message=f"Image format is not valid: {exc}"
+            ) from exc
+        return DecodedImage(pixels, source.format or "PIL")
     if isinstance(source, np.ndarray):
         return DecodedImage(_array_to_bgr(source, limits), "ndarray")
     raise InvalidRequestError(
@@ -125,8 +131,9 @@ def _read_file(path: Path, limits: ImageLimits) -> bytes:
                 f"The image size is not allowed to be zero or larger than {limits.max_bytes} bytes."
             )
         return path.read_bytes()
-    except OSError as exc:
-        raise InvalidRequestError(f"cannot read image file {path}: {exc.strerror or exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or exc
+        raise InvalidRequestError(f"cannot read image file {str(path)!r}: {reason}") from exc
 
 
 def _size_error(limits: ImageLimits) -> InvalidImageSizeError:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 import uvicorn
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
@@ -200,7 +200,9 @@ async def read_capped(request: Request, cap: int, too_large: Callable[[], OpenRe
     """The whole body, read chunk by chunk (chunked bodies too); raise ``too_large()`` as soon
     as it is longer than ``cap`` bytes (before reading anything if ``Content-Length`` says so)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
+    # ASCII digits only ("²".isdigit() is true); more than 18 of them is too large anyway (and
+    # past 4300 digits int() refuses to convert)
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
         request.scope[_BODY_ABANDONED_KEY] = True
         raise too_large()
     buffer = bytearray()
@@ -252,7 +254,7 @@ def parse_url_json(raw: bytes) -> str:
     """The ``url`` of a ``{"url": "..."}`` body."""
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON (or not UTF-8), or nested too deep
         raise BadArgumentError(BAD_BODY_MESSAGE) from exc
     url = body.get("url") if isinstance(body, dict) else None
     if not isinstance(url, str):
@@ -306,11 +308,11 @@ def first_file_part(body: bytes, content_type: str) -> bytes:
     if not boundary:
         raise BadArgumentError(BAD_BODY_MESSAGE)
     collector = _PartCollector()
-    parser = MultipartParser(boundary, collector.callbacks())
     try:
+        parser = MultipartParser(boundary, collector.callbacks())  # refuses boundaries > 256 bytes
         parser.write(body)
         parser.finalize()
-    except MultipartParseError as exc:
+    except FormParserError as exc:
         raise BadArgumentError(BAD_BODY_MESSAGE) from exc
     for part in collector.parts:
         if part.is_file:
