@@ -359,8 +359,11 @@ def _bodies() -> list[tuple[bytes, bytes]]:
         pairs.append((b"application/octet-stream", image))
         content_type, body = make_corpus.multipart(image)
         pairs.append((content_type.encode(), body))
+    content_type, body = make_corpus.multipart(b"GIF89a", boundary="b" * 257)
+    pairs.append((content_type.encode(), body))
     pairs.append((b"application/json", b'{"url": "https://example.com/a.png"}'))
     pairs.append((b"application/json", b'{"url": 1}'))
+    pairs.append((b"application/json", b"[" * 3000))
     return pairs
 
 

@@ -215,6 +215,17 @@ def request_seeds() -> Iterator[tuple[str, bytes]]:
     )
     content_type, body = multipart(png)
     yield "multipart", http_request("POST", analyze, [*key, ("content-type", content_type)], body)
+    content_type, body = multipart(png, boundary="b" * 257)
+    yield (
+        "multipart-long-boundary",
+        http_request("POST", analyze, [*key, ("content-type", content_type)], body),
+    )
+    yield (
+        "json-deep",
+        http_request(
+            "POST", analyze, [*key, ("content-type", "application/json")], b'{"url":' * 2000
+        ),
+    )
     yield (
         "json-url",
         http_request(
