@@ -25,6 +25,7 @@ import httpx
 __all__ = [
     "MemInfo",
     "ServerProcess",
+    "cpu_seconds",
     "mem_self",
     "percentile",
     "rss_tree_mib",
@@ -72,6 +73,16 @@ def rss_tree_mib(pid: int) -> float | None:
         total += _status_kib(child, "VmRSS") or 0
         todo += _children(child)
     return total / _KIB
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` so far, all its threads (``None`` if it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, slots=True)

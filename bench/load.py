@@ -53,7 +53,7 @@ from typing import Any
 import httpx
 from PIL import Image, ImageOps
 
-from ._proc import ServerProcess, percentile, rss_tree_mib, start_server
+from ._proc import ServerProcess, cpu_seconds, percentile, rss_tree_mib, start_server
 from .accuracy import default_data_dir
 from .speed import KINDS, Sample
 
@@ -280,6 +280,10 @@ class PhaseResult:
     answers: tuple[Answer, ...]
     rss: tuple[RssSample, ...]
     health: tuple[HealthProbe, ...]
+    server_cpu_seconds: float
+    """CPU time the server process used during the phase (all its threads)."""
+    loadavg: float
+    """The machine's 1-minute load average at the end of the phase."""
 
     @property
     def ok_latencies_ms(self) -> list[float]:
@@ -297,6 +301,12 @@ class PhaseResult:
 
     def latency_ms(self, q: float) -> float:
         return percentile(self.ok_latencies_ms, q)
+
+    @property
+    def cpu_per_ok(self) -> float:
+        """Server CPU seconds per 200 answer."""
+        ok = len(self.ok_latencies_ms)
+        return self.server_cpu_seconds / ok if ok else math.nan
 
     @property
     def wrong(self) -> list[Answer]:
@@ -425,9 +435,11 @@ def run_phase(
     monitor.phase = name
     first_rss, first_health = len(monitor.rss), len(monitor.health)
     monitor.sample_now()
+    cpu_start = cpu_seconds(monitor.server.pid) or 0.0
     answers, wall = asyncio.run(
         drive(url, images, reference, concurrency, requests=requests, seconds=seconds)
     )
+    cpu = (cpu_seconds(monitor.server.pid) or cpu_start) - cpu_start
     monitor.sample_now()
     result = PhaseResult(
         name,
@@ -436,11 +448,14 @@ def run_phase(
         tuple(answers),
         tuple(s for s in monitor.rss[first_rss:] if s.phase == name),
         tuple(h for h in monitor.health[first_health:] if h.phase == name),
+        cpu,
+        os.getloadavg()[0],
     )
     statuses = " ".join(f"{k}:{v}" for k, v in sorted(result.statuses.items()))
     _log(
         f"{name}: {len(answers)} requests in {wall:.1f} s, {result.throughput:.2f} ok/s, "
-        f"p50 {result.latency_ms(50):.0f} ms, statuses {statuses}, wrong {len(result.wrong)}"
+        f"p50 {result.latency_ms(50):.0f} ms, statuses {statuses}, wrong {len(result.wrong)}, "
+        f"server CPU {cpu:.0f} s, load {result.loadavg:.1f}"
     )
     return result
 
@@ -454,9 +469,15 @@ class SoakMemory:
     window after the warm-up and in the last window (each a tenth of the soak, >= 3 samples)."""
 
     warm_up_seconds: float
+    measured_seconds: float
+    """Seconds of the soak after its warm-up."""
     after_warm_up: float
     end: float
+    floor_after_warm_up: float
+    floor_end: float
+    """Lowest samples of the two windows."""
     peak: float
+    samples: int
 
     @property
     def growth(self) -> float:
@@ -471,11 +492,16 @@ def soak_memory(phase: PhaseResult, start: float, warm_up_until: float) -> SoakM
     if len(after) < 2:
         return None
     window = min(len(after), max(3, len(after) // 10))
+    first, last = [s.mib for s in after[:window]], [s.mib for s in after[-window:]]
     return SoakMemory(
         warm_up_seconds=warm_up_until - start,
-        after_warm_up=statistics.median(s.mib for s in after[:window]),
-        end=statistics.median(s.mib for s in after[-window:]),
+        measured_seconds=after[-1].seconds - warm_up_until,
+        after_warm_up=statistics.median(first),
+        end=statistics.median(last),
+        floor_after_warm_up=min(first),
+        floor_end=min(last),
         peak=max(s.mib for s in samples),
+        samples=len(after),
     )
 
 
@@ -572,7 +598,17 @@ def checks(
         v for p in phases for k, v in p.statuses.items() if k == "error" or k.startswith("5")
     )
     found.append(Check("no errors", errors == 0, f"{errors} 5xx or failed requests (target 0)"))
-    if soak is not None and memory is not None:
+    if soak is not None and memory is not None and memory.measured_seconds < memory.warm_up_seconds:
+        found.append(
+            Check(
+                "soak RSS",
+                None,
+                f"soak too short to judge: warm-up {memory.warm_up_seconds:.0f} s, then only "
+                f"{memory.measured_seconds:.0f} s ({memory.samples} samples); RSS "
+                f"{memory.after_warm_up:.0f} -> {memory.end:.0f} MiB",
+            )
+        )
+    elif soak is not None and memory is not None:
         short = (
             f" (shorter than the {SOAK_REQUIRED:.0f} s the issue asks for)"
             if soak.wall_seconds < SOAK_REQUIRED
@@ -584,9 +620,12 @@ def checks(
                 memory.growth <= SOAK_GROWTH,
                 f"{memory.after_warm_up:.0f} MiB after warm-up -> {memory.end:.0f} MiB at the "
                 f"end ({memory.growth:+.1%}, target <= +{SOAK_GROWTH:.0%}), peak "
-                f"{memory.peak:.0f} MiB over {soak.wall_seconds:.0f} s" + short,
+                f"{memory.peak:.0f} MiB, floors {memory.floor_after_warm_up:.0f} -> "
+                f"{memory.floor_end:.0f} MiB, over {soak.wall_seconds:.0f} s" + short,
             )
         )
+    elif soak is not None:
+        found.append(Check("soak RSS", None, "soak too short: < 2 RSS samples after warm-up"))
     else:
         found.append(Check("soak RSS", None, "no soak (--soak SECONDS)"))
     return found
@@ -614,12 +653,16 @@ TABLE_HEADER = (
     "wrong",
     "health max ms",
     "RSS MiB min-max",
+    "CPU s/ok",
+    "load 1m",
 )
 TABLE_NOTE = (
     "ok/s = 200 answers per second of the phase; latencies of 200 answers, client side; "
     "statuses = answers by HTTP status (error = no answer); wrong = 200 bodies that are not "
     "Azure JSON, or whose size or text differ from the reference pass; health = GET /health "
-    "probed every 0.5 s; RSS of the server process, sampled every second."
+    "probed every 0.5 s; RSS of the server process, sampled every second; CPU s/ok = server "
+    "CPU time per 200 answer; load 1m = the machine's load average at the phase's end (other "
+    "processes compete for the cores when it exceeds the CPU count)."
 )
 
 
@@ -640,6 +683,8 @@ def table_row(p: PhaseResult) -> tuple[str, ...]:
         str(len(p.wrong)),
         _fmt(p.health_max_ms),
         f"{_fmt(low)}-{_fmt(high)}",
+        _fmt(p.cpu_per_ok, 2),
+        _fmt(p.loadavg, 1),
     )
 
 
@@ -674,8 +719,10 @@ def render(
         text += "\nsoak RSS timeline (MiB): " + timeline(soak.rss)
         if memory is not None:
             text += (
-                f"\nsoak RSS: warm-up {memory.warm_up_seconds:.0f} s, after warm-up "
-                f"{memory.after_warm_up:.0f}, end {memory.end:.0f}, peak {memory.peak:.0f}"
+                f"\nsoak RSS: warm-up {memory.warm_up_seconds:.0f} s, then "
+                f"{memory.measured_seconds:.0f} s measured; after warm-up "
+                f"{memory.after_warm_up:.0f} (floor {memory.floor_after_warm_up:.0f}), end "
+                f"{memory.end:.0f} (floor {memory.floor_end:.0f}), peak {memory.peak:.0f}"
             )
     return text + "\n\n" + "\n".join(c.line() for c in found)
 
@@ -701,6 +748,8 @@ def phase_json(p: PhaseResult) -> dict[str, Any]:
             else None,
         },
         "rss_mib": {"min": _num(p.rss_range[0]), "max": _num(p.rss_range[1])},
+        "server_cpu_seconds": p.server_cpu_seconds,
+        "loadavg_1m_end": p.loadavg,
         "answers": [[a.image, a.status, round(a.seconds * 1000.0, 1)] for a in p.answers],
     }
 
@@ -877,9 +926,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if memory is None
         else {
             "warm_up_seconds": memory.warm_up_seconds,
+            "measured_seconds": memory.measured_seconds,
             "after_warm_up": memory.after_warm_up,
             "end": memory.end,
+            "floor_after_warm_up": memory.floor_after_warm_up,
+            "floor_end": memory.floor_end,
             "peak": memory.peak,
+            "samples": memory.samples,
             "growth": memory.growth,
         },
         "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in found],
