@@ -1,20 +1,22 @@
 """Smoke tests of the speed and load benchmarks on tiny configurations: the printed tables and
 checks, the JSON structure, and that the figures are sane (counts add up, latencies > 0, no
-wrong body). About 35 s together: two engine processes, then one real server."""
+wrong body). About 35 s together: two engine processes, then one real server. Plus the helpers
+that decide what a wrong answer is, on handmade cases."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import math
 import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bench import load, speed
-
-pytestmark = [pytest.mark.evaldata, pytest.mark.slow]
+from bench._proc import percentile
+from bench.metrics import Polygon, Region
 
 SPEED_KINDS = ("label", "photo")
 SPEED_ENGINES = ("openread", "rapidocr")
@@ -55,6 +57,8 @@ def speed_run(
     return stdout.getvalue(), json.loads(out.read_text(encoding="utf-8"))
 
 
+@pytest.mark.evaldata
+@pytest.mark.slow
 def test_speed_table_rows(speed_run: tuple[str, dict[str, Any]]) -> None:
     text, _ = speed_run
     rows = _table_rows(text, "kind")
@@ -67,6 +71,8 @@ def test_speed_table_rows(speed_run: tuple[str, dict[str, Any]]) -> None:
     ]
 
 
+@pytest.mark.evaldata
+@pytest.mark.slow
 def test_speed_json_figures(speed_run: tuple[str, dict[str, Any]]) -> None:
     _, payload = speed_run
     results = {(r["kind"], r["engine"]): r for r in payload["results"]}
@@ -111,6 +117,8 @@ def load_run(
     return stdout.getvalue(), json.loads(out.read_text(encoding="utf-8"))
 
 
+@pytest.mark.evaldata
+@pytest.mark.slow
 def test_load_table_and_checks(load_run: tuple[str, dict[str, Any]]) -> None:
     text, _ = load_run
     rows = _table_rows(text, "phase")
@@ -127,6 +135,8 @@ def test_load_table_and_checks(load_run: tuple[str, dict[str, Any]]) -> None:
         assert float(row[load.TABLE_HEADER.index("CPU s/ok")]) > 0
 
 
+@pytest.mark.evaldata
+@pytest.mark.slow
 def test_load_json_figures(load_run: tuple[str, dict[str, Any]]) -> None:
     _, payload = load_run
     phases = {p["phase"]: p for p in payload["phases"]}
@@ -152,3 +162,64 @@ def test_load_json_figures(load_run: tuple[str, dict[str, Any]]) -> None:
     assert payload["soak_memory_mib"] is None or payload["soak_memory_mib"]["end"] > 0
     assert payload["meta"]["server"]["exit_code"] in {0, -signal.SIGTERM}  # uvicorn re-raises
     assert payload["meta"]["server"]["log_errors"] == []
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _body(lines: list[str], width: int = 100, height: int = 50) -> bytes:
+    polygon = [{"x": 0, "y": 0}, {"x": 9, "y": 0}, {"x": 9, "y": 9}, {"x": 0, "y": 9}]
+    words = [
+        [{"text": w, "boundingPolygon": polygon, "confidence": 0.9} for w in line.split()]
+        for line in lines
+    ]
+    body = {
+        "modelVersion": "2023-10-01",
+        "metadata": {"width": width, "height": height},
+        "readResult": {
+            "blocks": [
+                {
+                    "lines": [
+                        {"text": t, "boundingPolygon": polygon, "words": w}
+                        for t, w in zip(lines, words, strict=True)
+                    ]
+                }
+            ]
+        },
+    }
+    return json.dumps(body).encode()
+
+
+def test_body_check_catches_mixed_up_and_broken_answers() -> None:
+    image = load.LoadImage("a.png", b"", 100, 50)
+    expected = load.parse_body(_body(["EXIT", "this way"]))
+    assert expected == load.Reading("EXIT\nthis way", 100, 50, 3)
+    assert load.body_problem(_body(["EXIT", "this way"]), image, expected) is None
+    assert "text differs" in str(load.body_problem(_body(["EXIT", "that way"]), image, expected))
+    assert "size" in str(load.body_problem(_body(["EXIT", "this way"], 50), image, expected))
+    truncated = _body(["EXIT", "this way"])[:-20]
+    assert "not JSON" in str(load.body_problem(truncated, image, expected))
+    assert load.body_problem(b'{"metadata": {}}', image, expected) is not None
+    assert load.body_problem(b"[]", image, expected) is not None
+
+
+def test_crop_items_keeps_inside_marks_cut_drops_outside() -> None:
+    def box(x1: float, y1: float, x2: float, y2: float) -> Polygon:
+        return ((x1, y1), (x2, y1), (x2, y2), (x1, y2))
+
+    items = [
+        Region(box(20, 20, 40, 30), "inside"),
+        Region(box(90, 20, 120, 30), "cut"),
+        Region(box(200, 20, 240, 30), "outside"),
+    ]
+    cropped = speed.crop_items(items, (10, 10, 100, 60))
+    assert [(r.text, r.ignore) for r in cropped] == [("inside", False), ("cut", True)]
+    assert cropped[0].polygon[0] == (10, 10)
+
+
+def test_percentile_matches_numpy_interpolation() -> None:
+    values = [5.0, 1.0, 3.0, 2.0, 4.0]
+    assert percentile(values, 50) == 3.0
+    assert percentile(values, 95) == pytest.approx(4.8)
+    assert percentile([7.0], 99) == 7.0
+    assert math.isnan(percentile([], 50))
