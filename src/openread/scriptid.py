@@ -57,9 +57,11 @@ class ScriptOptions:
     (shorter crops hold one or two letters: too little to tell a script by)."""
     max_probes: int = 3
     """Suspect lines per page tried with every installed model."""
-    max_misses: int = 2
-    """Probing stops once this many probes found no script (suspects are probed most
-    suspicious first, so a page whose worst line is not foreign is most likely all Latin)."""
+    max_misses: int = 1
+    """Probing stops once this many probes found nothing, not even a near miss (suspects are
+    probed most suspicious first, so a page whose worst line shows no foreign script is most
+    likely all Latin; a near miss, as on a fragment of a Bengali line, lets the next suspect
+    be probed)."""
     accept: float = 0.55
     """Mean word confidence a Tesseract reading needs to count (wrong-script models score
     0.2-0.53 on real lines, the right one 0.55-0.95)."""
@@ -67,6 +69,11 @@ class ScriptOptions:
     """Share of its letters that must belong to the model's script."""
     accept_found: float = 0.4
     """The same for a script already found on the page (or hinted)."""
+    long_reading: int = 5
+    accept_short: float = 0.7
+    """A probe reading with fewer letters of its script than ``long_reading`` needs this
+    confidence to count: a blurred Latin word reads as three confident Cyrillic letters more
+    easily than as five."""
     near: float = 0.4
     """A probe reading in its own script scoring between this and ``accept`` is a near miss:
     its script is tried again on the whole text row (where it must reach ``accept``)."""
@@ -75,14 +82,14 @@ class ScriptOptions:
     page from readings this long; once found, shorter pieces are read with them too)."""
     sure: float = 0.8
     """A reading this confident ends the search for its line."""
-    probe_length: float = 16.0
+    probe_length: float = 8.0
     """Every model is tried on at most this many line heights from the middle of the crop (the
     winner then reads the whole line)."""
     threads: int = 1
+    """Models tried at once on a probe line (libtesseract runs outside the GIL)."""
     page_turn: int = 0
     """Quarter turns (counter-clockwise) the page was turned before detection: a crop's turn
     on the page as the camera saw it is its own turn plus this one."""
-    """Models tried at once on a probe line (libtesseract runs outside the GIL)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +212,7 @@ def _read_rows(
             assert first is not None
             row = Candidate(rows.crop(pixels, [quads[i] for i in run]), first)
             reading = search.read(script, row)
-            if reading is None:
+            if reading is None or not (found or _accepted(reading, search.options)):
                 continue
             merged[run[0]] = reading.line
             for i in run[1:]:
@@ -218,7 +225,7 @@ def _read_rows(
                 suspect = candidates[i]
                 crop = suspect.upright if suspect.upright is not None else suspect.crop
                 reading = search.read(script, Candidate(crop, suspect.line))
-                if reading is not None:
+                if reading is not None and _accepted(reading, search.options):
                     merged[i] = reading.line
                     taken.add(i)
     return merged
@@ -286,12 +293,13 @@ class _Search:
                 self.options.threads,
             )
             readings = [p for p in probes if p is not None and _evidence(p, self.options)]
-            accepted = [p for p in readings if p.score >= self.options.accept]
+            probes_found_anything = bool(readings)
+            accepted = [p for p in readings if _accepted(p, self.options)]
             if readings and not accepted and best is None:
                 near = max(readings, key=lambda p: p.score)
                 self.near.setdefault(by_code(near.line.script), []).append(index)
             readings = accepted
-            if not readings:
+            if not probes_found_anything:
                 self.misses_left -= 1
             if readings:
                 top = max(readings, key=lambda p: p.score)
@@ -340,6 +348,16 @@ def _evidence(reading: TesseractReading, options: ScriptOptions) -> bool:
     Latin letter as a confident Cyrillic, Tamil or Gujarati one."""
     script = by_code(reading.line.script)
     return sum(script.contains(c) for c in reading.line.text) >= options.min_letters
+
+
+def _accepted(reading: TesseractReading, options: ScriptOptions) -> bool:
+    """Whether a probe reading is sure enough to put its script on the page: short readings
+    (a few letters) must be surer than long ones."""
+    if reading.score < options.accept:
+        return False
+    script = by_code(reading.line.script)
+    letters = sum(script.contains(c) for c in reading.line.text)
+    return letters >= options.long_reading or reading.score >= options.accept_short
 
 
 def _density(line: RecognizedLine) -> float:
