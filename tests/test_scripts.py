@@ -17,14 +17,17 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from azure.ai.vision.imageanalysis.models import VisualFeatures
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
-from openread import Engine
+from openread import Engine, scriptid
 from openread.errors import ModelError
 from openread.models import TESSDATA_MANIFEST
+from openread.orient import LineCrop
+from openread.recognize import Char, RecognizedLine
 from openread.script import SCRIPTS, by_code, language_scripts, script_of_text
 from openread.settings import ImageLimits
 from openread.tesseract import LATIN_MODEL, TesseractModels
@@ -130,6 +133,34 @@ def test_language_hint_resolves_to_scripts() -> None:
     assert language_scripts("he") == (by_code("Hebr"),)
     assert language_scripts("xx") == ()  # unknown: no narrowing, never an error
     assert language_scripts(None) == ()
+
+
+def _candidate(text: str, aspect: float) -> scriptid.Candidate:
+    step = 1.0 / (len(text) + 1)
+    chars = tuple(Char(ch, step * (i + 0.6), step * (i + 0.9), 0.6) for i, ch in enumerate(text))
+    quad = np.array([[0, 0], [400, 0], [400, 40], [0, 40]], dtype=np.float32)
+    crop = LineCrop(quad, np.zeros((40, 400, 3), dtype=np.uint8), 0)
+    return scriptid.Candidate(crop, RecognizedLine(quad, chars, aspect))
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect", "worthy"),
+    [
+        # PP-OCR's readings of real suspects (eval-data), at their letters per line height
+        ("we im can en D book y", 9.0, False),  # English handwriting, 1.8 letters per height
+        ("Lebrvalny any che mean", 6.6, False),
+        ("SQUID wlnlmin", 5.9, False),  # a blurred receipt line
+        ("C4 tt UXLα t4L1 tt UILIl", 8.5, True),  # Hebrew, dense but a jumble
+        ("3ITEchRT", 3.5, True),  # Devanagari, mixed case and digits
+        ("Tre", 2.3, True),  # Devanagari, sparse
+        (", , ,", 30.0, True),  # Cyrillic, almost nothing
+        ("靠源利多箱", 3.7, True),  # read as Han: not Latin
+    ],
+)
+def test_only_lines_unlike_latin_words_are_probed_with_every_model(
+    text: str, aspect: float, worthy: bool
+) -> None:
+    assert scriptid._probe_worthy(_candidate(text, aspect), scriptid.ScriptOptions()) is worthy
 
 
 def test_script_of_text_counts_letters_only() -> None:

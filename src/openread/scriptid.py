@@ -82,6 +82,13 @@ class ScriptOptions:
     page from readings this long; once found, shorter pieces are read with them too)."""
     sure: float = 0.8
     """A reading this confident ends the search for its line."""
+    dense_latin: float = 1.5
+    word_shaped: float = 0.75
+    """A suspect PP-OCR read in Latin with at least ``dense_latin`` letters per line height of
+    length, ``word_shaped`` of them in word-shaped tokens (Latin letters in one case or
+    capitalised), is not probed with every model: Latin handwriting reads so at 1.7-2.9 letters
+    per height, lines in other scripts as sparse look-alikes (0-1.3) or jumbles of digits and
+    mixed case. The scripts found on the page are still tried on it."""
     probe_length: float = 8.0
     """Every model is tried on at most this many line heights from the middle of the crop (the
     winner then reads the whole line)."""
@@ -282,7 +289,9 @@ class _Search:
     def line(self, candidate: Candidate, index: int) -> TesseractReading | None:
         """The best reading of the suspect ``candidate`` (number ``index`` on the page)."""
         best = self._best(candidate, list(self.page), None)
-        probe = self.probes_left > 0 and self.misses_left > 0
+        probe = (
+            self.probes_left > 0 and self.misses_left > 0 and _probe_worthy(candidate, self.options)
+        )
         if (best is None or best.score < self.options.sure) and probe:
             self.probes_left -= 1
             rest = [s for s in self.foreign if s not in self.page]
@@ -358,6 +367,34 @@ def _accepted(reading: TesseractReading, options: ScriptOptions) -> bool:
     script = by_code(reading.line.script)
     letters = sum(script.contains(c) for c in reading.line.text)
     return letters >= options.long_reading or reading.score >= options.accept_short
+
+
+def _probe_worthy(candidate: Candidate, options: ScriptOptions) -> bool:
+    """Whether a suspect is worth trying every model on. PP-OCR reads a line in a script it
+    does not know as a few look-alike characters, or as a jumble of letters, digits and mixed
+    case (Hebrew as ``C4 tt UXLα t4L1``); a line it reads as dense, word-shaped Latin
+    (handwriting, blur: ``we im can en D book``) is Latin it reads poorly."""
+    line = candidate.line
+    if label(line).script != "Latn":
+        return True
+    letters = sum(c.isalpha() for c in line.text)
+    if letters / max(line.aspect, 0.5) < options.dense_latin:
+        return True
+    shaped = sum(len(token) for token in _letter_tokens(line.text) if _word_shaped(token))
+    return shaped < options.word_shaped * letters
+
+
+def _letter_tokens(text: str) -> list[str]:
+    """The space-separated tokens of ``text`` that hold a letter, outer punctuation stripped."""
+    tokens = (t.strip(".,;:!?'\"()[]<>-_") for t in text.split())
+    return [t for t in tokens if any(c.isalpha() for c in t)]
+
+
+def _word_shaped(token: str) -> bool:
+    """Latin letters only, in one case or capitalised (``book``, ``HAPPY``, ``Verdi``)."""
+    if not all(c.isalpha() and _LATIN.contains(c) for c in token):
+        return False
+    return token.islower() or token.isupper() or token.istitle()
 
 
 def _density(line: RecognizedLine) -> float:
