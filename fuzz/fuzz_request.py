@@ -39,6 +39,7 @@ from urllib.parse import unquote
 
 import atheris
 import h11
+
 import make_corpus
 
 with atheris.instrument_imports(include=["openread", "starlette", "python_multipart"]):
