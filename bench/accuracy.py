@@ -446,14 +446,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _log(message: str) -> None:
+def log(message: str) -> None:
+    """Progress and problems go to stderr (the table is stdout)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def has_eval_data(data: Path) -> bool:
+    """Whether ``data`` is an eval-data directory; says how to point at one if not."""
+    if (data / "README.md").is_file():
+        return True
+    log(f"eval data not found at {data} (use --data or OPENREAD_EVAL_DATA)")
+    return False
+
+
+def write_results(path: Path, payload: dict[str, Any]) -> None:
+    """Write a benchmark's JSON results (creating the directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    log(f"results written to {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if not (args.data / "README.md").is_file():
-        _log(f"eval data not found at {args.data} (use --data or OPENREAD_EVAL_DATA)")
+    if not has_eval_data(args.data):
         return 2
     subsets = args.subsets or available_subsets(args.data)
     pages = {s: load_subset(args.data, s, args.limit) for s in subsets}
@@ -463,13 +478,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         warm_up(engines, first)
     summaries: list[SubsetSummary] = []
     for subset in subsets:
-        _log(f"{subset}: {len(pages[subset])} images x {len(engines)} engines")
+        log(f"{subset}: {len(pages[subset])} images x {len(engines)} engines")
         summaries += run_subset(engines, pages[subset])
     print(render_table(summaries))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
     payload = {"meta": _meta(args, subsets), "results": [summary_json(s) for s in summaries]}
-    args.json.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", "utf-8")
-    _log(f"results written to {args.json}")
+    write_results(args.json, payload)
     return 0
 
 

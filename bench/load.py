@@ -40,7 +40,6 @@ import json
 import math
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -54,7 +53,7 @@ import httpx
 from PIL import Image, ImageOps
 
 from ._proc import ServerProcess, cpu_seconds, percentile, rss_tree_mib, start_server
-from .accuracy import default_data_dir
+from .accuracy import default_data_dir, has_eval_data, log, write_results
 from .speed import KINDS, Sample
 
 REPO = Path(__file__).resolve().parent.parent
@@ -452,7 +451,7 @@ def run_phase(
         os.getloadavg()[0],
     )
     statuses = " ".join(f"{k}:{v}" for k, v in sorted(result.statuses.items()))
-    _log(
+    log(
         f"{name}: {len(answers)} requests in {wall:.1f} s, {result.throughput:.2f} ok/s, "
         f"p50 {result.latency_ms(50):.0f} ms, statuses {statuses}, wrong {len(result.wrong)}, "
         f"server CPU {cpu:.0f} s, load {result.loadavg:.1f}"
@@ -799,10 +798,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def _version(package: str) -> str | None:
     from importlib import metadata
 
@@ -819,8 +814,7 @@ def _server_problems(log: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if not (args.data / "README.md").is_file():
-        _log(f"eval data not found at {args.data} (use --data or OPENREAD_EVAL_DATA)")
+    if not has_eval_data(args.data):
         return 2
     mix = [load_image(args.data, s) for s in LOAD_MIX[: args.limit]]
     soak_mix = [load_image(args.data, s) for s in SOAK_MIX[: args.limit]] if args.soak else []
@@ -830,7 +824,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     overload_clients = OVERLOAD_FACTOR * (args.workers + args.max_queue)
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        _log(f"starting openread serve {' '.join(server_args)}")
+        log(f"starting openread serve {' '.join(server_args)}")
         server = start_server(server_args, Path(tmp) / "server.log")
         monitor = Monitor(server)
         try:
@@ -839,7 +833,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             monitor.phase = "warm-up"
             reference = asyncio.run(reference_pass(url, list(every.values())))
             rss_warm = monitor.sample_now()
-            _log(f"reference pass done ({len(reference)} images), server RSS {rss_warm:.0f} MiB")
+            log(f"reference pass done ({len(reference)} images), server RSS {rss_warm:.0f} MiB")
             levels = [
                 run_phase(
                     monitor, f"c={c}", url, mix, reference, concurrency=c, requests=args.requests
@@ -887,7 +881,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     found = checks(levels, overload, soak, memory)
     print(render(phases, rss_overall, soak, memory, found))
     if problems:
-        _log("server log errors:\n" + "\n".join(problems))
+        log("server log errors:\n" + "\n".join(problems))
     payload = {
         "meta": {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -937,9 +931,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in found],
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", "utf-8")
-    _log(f"results written to {args.json}")
+    write_results(args.json, payload)
     return 0
 
 

@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import math
 import multiprocessing
 import os
 import statistics
-import sys
 import tempfile
 import time
 import traceback
@@ -50,7 +48,15 @@ from typing import Any
 from PIL import Image
 
 from ._proc import MemInfo, mem_self, percentile
-from .accuracy import GtPage, default_data_dir, load_subset, score_page
+from .accuracy import (
+    GtPage,
+    default_data_dir,
+    has_eval_data,
+    load_subset,
+    log,
+    score_page,
+    write_results,
+)
 from .engines import KNOWN_ENGINES, Prediction, make_engine
 from .metrics import MatchCounts, Polygon, Region
 
@@ -562,7 +568,7 @@ def run_benchmark(
                         bow=score_page(page, prediction).bow,
                     )
                 )
-        _log(
+        log(
             f"{sample.name}: "
             + ", ".join(
                 f"{r.engine} {r.seconds * 1000:.0f} ms"
@@ -608,20 +614,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if not (args.data / "README.md").is_file():
-        _log(f"eval data not found at {args.data} (use --data or OPENREAD_EVAL_DATA)")
+    if not has_eval_data(args.data):
         return 2
     samples = [s for kind in args.kinds for s in KINDS[kind][: args.limit]]
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         pages = prepare(args.data, samples, Path(tmp))
-        _log(f"starting {', '.join(args.engines)} (one process each, {args.threads} threads)")
+        log(f"starting {', '.join(args.engines)} (one process each, {args.threads} threads)")
         workers = [EngineWorker(name, args.threads) for name in args.engines]
         try:
             loaded = [w.loaded() for w in workers]
@@ -689,9 +690,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
         "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in found],
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", "utf-8")
-    _log(f"results written to {args.json}")
+    write_results(args.json, payload)
     return 0
 
 

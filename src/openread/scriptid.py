@@ -352,11 +352,16 @@ def _snippet(candidate: Candidate, length: float) -> Candidate:
     return Candidate(crop, candidate.line)
 
 
+def _own_letters(reading: TesseractReading) -> int:
+    """How many characters of ``reading`` belong to the script it was read in."""
+    script = by_code(reading.line.script)
+    return sum(script.contains(c) for c in reading.line.text)
+
+
 def _evidence(reading: TesseractReading, options: ScriptOptions) -> bool:
     """Whether a probe reading has letters enough to tell its script: a model reads one blurred
     Latin letter as a confident Cyrillic, Tamil or Gujarati one."""
-    script = by_code(reading.line.script)
-    return sum(script.contains(c) for c in reading.line.text) >= options.min_letters
+    return _own_letters(reading) >= options.min_letters
 
 
 def _accepted(reading: TesseractReading, options: ScriptOptions) -> bool:
@@ -364,9 +369,7 @@ def _accepted(reading: TesseractReading, options: ScriptOptions) -> bool:
     (a few letters) must be surer than long ones."""
     if reading.score < options.accept:
         return False
-    script = by_code(reading.line.script)
-    letters = sum(script.contains(c) for c in reading.line.text)
-    return letters >= options.long_reading or reading.score >= options.accept_short
+    return _own_letters(reading) >= options.long_reading or reading.score >= options.accept_short
 
 
 def _probe_worthy(candidate: Candidate, options: ScriptOptions) -> bool:
