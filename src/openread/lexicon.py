@@ -29,7 +29,13 @@ from rapidfuzz.distance import Levenshtein
 
 from .models import ModelFile, resolve
 
-__all__ = ["LEXICON_FILES", "CorrectOptions", "Lexicon", "ctc_log_likelihood"]
+__all__ = [
+    "LEXICON_FILES",
+    "CorrectOptions",
+    "Lexicon",
+    "ctc_log_likelihood",
+    "ctc_log_likelihoods",
+]
 
 
 def _wordfreq(lang: str, size: int, sha256: str) -> ModelFile:
@@ -62,15 +68,44 @@ class CorrectOptions:
     min_length: int = 2
 
 
+_BINS = 32
+"""Letters are counted in ``ord(letter) % _BINS`` bins (a-z fall in 26 different ones)."""
+
+
+def _letter_counts(word: str) -> npt.NDArray[np.int16]:
+    """Shape (_BINS,) int16: how many letters of ``word`` fall in each bin."""
+    counts = np.zeros(_BINS, dtype=np.int16)
+    for ch in word:
+        counts[ord(ch) % _BINS] += 1
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    """The words of one length, and their letter counts, shape (len(words), _BINS) int16."""
+
+    words: tuple[str, ...]
+    counts: npt.NDArray[np.int16]
+
+
 class Lexicon:
-    """Words with their log frequencies, bucketed by length for candidate search."""
+    """Words with their log frequencies, bucketed by length for candidate search.
+
+    Candidate search is exact (every word within the edit distance, the same ones and in the
+    same order as a Levenshtein scan of the whole bucket) but cheap: one edit changes a word's
+    letter counts by at most 2 (L1), so a word whose counts differ from the query's by more than
+    ``2 * max_edits`` cannot match, and only the few that pass this vectorised test are
+    compared letter by letter."""
 
     def __init__(self, log_frequency: dict[str, float]) -> None:
         self.log_frequency = log_frequency
         by_length: dict[int, list[str]] = {}
         for word in log_frequency:
             by_length.setdefault(len(word), []).append(word)
-        self._by_length = by_length
+        self._by_length = {
+            length: _Bucket(tuple(words), np.stack([_letter_counts(w) for w in words]))
+            for length, words in by_length.items()
+        }
 
     @classmethod
     def load(cls, words_per_language: int = 40_000) -> Lexicon:
@@ -82,16 +117,23 @@ class Lexicon:
         return cls(merged)
 
     def candidates(self, word: str, max_edits: int) -> list[str]:
-        """Lower-case dictionary words within ``max_edits`` edits of ``word`` (lower-cased)."""
+        """Lower-case dictionary words within ``max_edits`` edits of ``word`` (lower-cased):
+        per length, at most 25, nearest first (ties in dictionary order)."""
         key = word.lower()
+        query = _letter_counts(key)
         found: list[str] = []
         for length in range(max(1, len(key) - max_edits), len(key) + max_edits + 1):
             bucket = self._by_length.get(length)
-            if bucket:
-                matches = process.extract(
-                    key, bucket, scorer=Levenshtein.distance, score_cutoff=max_edits, limit=25
-                )
-                found.extend(match[0] for match in matches)
+            if bucket is None:
+                continue
+            near = np.flatnonzero(np.abs(bucket.counts - query).sum(axis=1) <= 2 * max_edits)
+            if near.size == 0:
+                continue
+            choices = [bucket.words[i] for i in near]
+            matches = process.extract(
+                key, choices, scorer=Levenshtein.distance, score_cutoff=max_edits, limit=25
+            )
+            found.extend(match[0] for match in matches)
         return found
 
 
@@ -113,24 +155,43 @@ def ctc_log_likelihood(log_probs: npt.NDArray[np.float32], label: Sequence[int])
     """log P(label | frames) under CTC (blank = class 0), summed over all alignments.
 
     ``log_probs``: shape (T, classes), log probabilities of T frames."""
+    return float(ctc_log_likelihoods(log_probs, [label])[0])
+
+
+def ctc_log_likelihoods(
+    log_probs: npt.NDArray[np.float32], labels: Sequence[Sequence[int]]
+) -> npt.NDArray[np.float64]:
+    """``ctc_log_likelihood`` of every label at once, shape (len(labels),) float64: one forward
+    pass over the frames with the labels' state lattices stacked (shorter ones padded; a padded
+    state only receives from the states before it, so it never changes a real one)."""
+    count = len(labels)
     frames = log_probs.shape[0]
-    if not label:
-        return float(log_probs[:, 0].sum())
-    extended = np.zeros(2 * len(label) + 1, dtype=np.int64)
-    extended[1::2] = label
-    states = len(extended)
+    if count == 0 or frames == 0:
+        return np.full(count, -np.inf)
+    longest = max(len(label) for label in labels)
+    states = 2 * longest + 1
+    extended = np.zeros((count, states), dtype=np.int64)
+    for row, label in enumerate(labels):
+        extended[row, 1 : 2 * len(label) : 2] = label
     # a state may skip the blank before it when its label differs from the one two back
-    skip = np.zeros(states, dtype=bool)
-    skip[3::2] = extended[3::2] != extended[1:-2:2]
-    alpha = np.full(states, -np.inf)
-    alpha[0] = log_probs[0, 0]
-    alpha[1] = log_probs[0, extended[1]]
+    skip = np.zeros((count, states), dtype=bool)
+    skip[:, 3::2] = extended[:, 3::2] != extended[:, 1:-2:2]
+    emit = log_probs[:, extended]  # (T, count, states)
+    alpha = np.full((count, states), -np.inf)
+    alpha[:, 0] = emit[0, :, 0]
+    if states > 1:
+        alpha[:, 1] = emit[0, :, 1]
+    none = np.full((count, 2), -np.inf)
     for t in range(1, frames):
-        stay = alpha
-        step = np.concatenate(([-np.inf], alpha[:-1]))
-        jump = np.where(skip, np.concatenate(([-np.inf, -np.inf], alpha[:-2])), -np.inf)
-        alpha = np.logaddexp(np.logaddexp(stay, step), jump) + log_probs[t, extended]
-    return float(np.logaddexp(alpha[-1], alpha[-2]))
+        step = np.concatenate((none[:, :1], alpha[:, :-1]), axis=1)
+        jump = np.where(skip, np.concatenate((none, alpha[:, :-2]), axis=1), -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, step), jump) + emit[t]
+    rows = np.arange(count)
+    ends = np.array([2 * len(label) for label in labels])
+    result = np.logaddexp(alpha[rows, ends], alpha[rows, np.maximum(ends - 1, 0)])
+    empty = ends == 0
+    result[empty] = alpha[empty, 0]
+    return np.asarray(result, dtype=np.float64)
 
 
 def case_like(word: str, model: str) -> str:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .lexicon import CorrectOptions, Lexicon, case_like, ctc_log_likelihood
+from .lexicon import CorrectOptions, Lexicon, case_like, ctc_log_likelihoods
 from .models import ModelStore
 from .orient import LineCrop, OrientedRegion
 
@@ -326,17 +326,17 @@ def _best_reading(
     prefix = text[: text.index(core)]
     suffix = text[len(prefix) + len(core) :]
 
-    def score(word: str, frequency: float) -> float:
-        label = [index[ch] for ch in word if ch in index]
-        if len(label) != len(word):
-            return -math.inf
-        return ctc_log_likelihood(log_probs, label) + options.weight * frequency
-
-    best_text = text
-    best_score = score(text, lexicon.log_frequency.get(core.lower(), options.unknown_log_frequency))
+    readings = [(text, lexicon.log_frequency.get(core.lower(), options.unknown_log_frequency))]
     for candidate in lexicon.candidates(core, options.max_edits):
-        word = prefix + case_like(candidate, core) + suffix
-        value = score(word, lexicon.log_frequency[candidate])
+        readings.append(
+            (prefix + case_like(candidate, core) + suffix, lexicon.log_frequency[candidate])
+        )
+    # words with a symbol the recogniser lacks cannot be read (score -inf), so they are left out
+    scorable = [(word, freq) for word, freq in readings if all(ch in index for ch in word)]
+    likelihoods = ctc_log_likelihoods(log_probs, [[index[ch] for ch in w] for w, _ in scorable])
+    best_text, best_score = text, -math.inf
+    for (word, frequency), likelihood in zip(scorable, likelihoods, strict=True):
+        value = float(likelihood) + options.weight * frequency
         if value > best_score:
             best_text, best_score = word, value
     if best_text == text:
