@@ -1,10 +1,11 @@
 """Stage 2: image -> text regions (PP-OCRv6 DB text detector).
 
-The image is scaled by one factor (shorter side up to ``min_side`` for small images, longer
-side down to ``max_side`` for large ones), padded to a multiple of 32 (never stretched), run
-through the detector, and the probability map is turned into rotated rectangles (minimum-area
-boxes around the connected text kernels, expanded by the DB unclip offset). The single place
-where detector coordinates are mapped back to image pixels is ``_to_image``.
+The image is scaled by one factor (shorter side up to ``min_side`` for small images, but at
+most ``max_upscale`` times; longer side down to ``max_side`` for large ones), padded to a
+multiple of 32 (never stretched), run through the detector, and the probability map is
+turned into rotated rectangles (minimum-area boxes around the connected text kernels, expanded
+by the DB unclip offset). The single place where detector coordinates are mapped back to
+image pixels is ``_to_image``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ Quad = npt.NDArray[np.float32]
 class DetectOptions:
     min_side: int = 736
     max_side: int = 2000
+    max_upscale: float = 3.0
+    """Small images are enlarged at most this many times towards ``min_side``: a 325x80 label
+    is read at 975x240, not 2000x492 (measured on 121 label-sized crops of icdar15, FUNSD and
+    SROIE: end-to-end word H-mean 0.577/0.826 at 3x vs 0.555/0.835 unbounded, in 0.8x/0.9x the
+    time; at 2x small Devanagari signs lost words)."""
     max_aspect: float = 8.0
     """Images wider (or taller) than this ratio are padded, so the detector sees context."""
     thresh: float = 0.3
@@ -77,7 +83,11 @@ def _prepare(pixels: npt.NDArray[np.uint8], options: DetectOptions) -> _Scaled:
     height, width = pixels.shape[:2]
     scale = min(1.0, options.max_side / max(height, width))
     if min(height, width) * scale < options.min_side:
-        scale = min(options.min_side / min(height, width), options.max_side / max(height, width))
+        scale = min(
+            options.min_side / min(height, width),
+            options.max_side / max(height, width),
+            max(1.0, options.max_upscale),
+        )
     new_w = max(1, round(width * scale))
     new_h = max(1, round(height * scale))
     resized = cv2.resize(pixels, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
