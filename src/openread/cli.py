@@ -1,6 +1,7 @@
 """The ``openread`` command.
 
-    openread serve [--host H] [--port P] [--tls-cert F --tls-key F] [--api-key K ...] ...
+    openread serve [--host H] [--port P] [--tls-cert F --tls-key F] [--api-key K ...]
+                   [--api-keys-file PATH] ...
     openread read IMAGE... [--json] [--language CODE] [--scripts]
     openread languages [--json]
     openread --version
@@ -66,6 +67,12 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="accepted key, repeatable; prefer OPENREAD_API_KEYS (flags show in 'ps')",
     )
+    serve.add_argument(
+        "--api-keys-file",
+        type=Path,
+        metavar="PATH",
+        help="file of accepted keys, one a line, re-read when it changes (OPENREAD_API_KEYS_FILE)",
+    )
     serve.add_argument("--root-path", help="extra path prefix of the API (OPENREAD_ROOT_PATH)")
     serve.add_argument("--workers", type=int, help="images read at once (OPENREAD_WORKERS)")
     serve.add_argument("--threads", type=int, help="threads per model call (OPENREAD_THREADS)")
@@ -113,6 +120,7 @@ def serve_settings(args: argparse.Namespace, base: Settings) -> Settings:
         "port",
         "tls_cert",
         "tls_key",
+        "api_keys_file",
         "root_path",
         "workers",
         "threads",

@@ -19,7 +19,6 @@ message names the request id, with the traceback in the log.
 from __future__ import annotations
 
 import functools
-import hmac
 import importlib.resources
 import json
 import logging
@@ -46,6 +45,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import urlfetch, wire
+from .auth import KeyRing
 from .engine import Engine
 from .errors import (
     AuthenticationError,
@@ -442,7 +442,7 @@ class _Service:
         self.fetches: Admission | None = None
         self.ready = False
         self.startup_error: OpenReadError | None = None
-        self._keys = tuple(key.encode("utf-8") for key in settings.api_keys)
+        self._keys = KeyRing.from_settings(settings)  # SettingsError if its file is unreadable
 
     @asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -473,7 +473,7 @@ class _Service:
             self.settings.workers,
             self.settings.max_queue,
             self.settings.threads,
-            "on" if self._keys else "off",
+            "on" if self._keys.enabled else "off",
             "on" if self.settings.url_fetch else "off",
         )
 
@@ -509,8 +509,8 @@ class _Service:
         return JSONResponse({"status": "ready"})
 
     def authenticate(self, headers: Headers) -> None:
-        """Require one of the configured keys (when there are any)."""
-        if not self._keys:
+        """Require one of the configured keys (when there are any, or a keys file)."""
+        if not self._keys.enabled:
             return
         supplied = headers.get("ocp-apim-subscription-key")
         if supplied is None:
@@ -518,11 +518,7 @@ class _Service:
             supplied = token.strip() if scheme.lower() == "bearer" else None
         if supplied is None:
             raise AuthenticationError()
-        given = supplied.encode("utf-8")
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(given, key)
-        if not matched:
+        if not self._keys.matches(supplied):
             raise AuthenticationError()
 
     async def analyze(self, request: Request) -> Response:
@@ -596,7 +592,8 @@ def serve(settings: Settings) -> int:
     """Run the server until it is stopped (SIGINT/SIGTERM); the process exit code.
 
     HTTP/1.1 with keep-alive; HTTPS when ``settings.tls_cert``/``tls_key`` are set. A failure to
-    start (e.g. a damaged model file) returns that error's exit code.
+    start (e.g. a damaged model file) returns that error's exit code; a keys file that cannot be
+    read raises ``SettingsError`` before anything is loaded.
     """
     _configure_logging(settings.log_level)
     service = _Service(settings, None)

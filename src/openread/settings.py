@@ -7,7 +7,8 @@ override them. Nothing reads the environment anywhere else.
 |---|---|---|
 | OPENREAD_HOST | 127.0.0.1 | address to listen on |
 | OPENREAD_PORT | 5000 | port to listen on |
-| OPENREAD_API_KEYS | (empty) | comma-separated keys accepted in ``Ocp-Apim-Subscription-Key`` (or as ``Authorization: Bearer``); empty = no auth |
+| OPENREAD_API_KEYS | (empty) | comma-separated keys accepted in ``Ocp-Apim-Subscription-Key`` (or as ``Authorization: Bearer``); empty (and no keys file) = no auth |
+| OPENREAD_API_KEYS_FILE | (unset) | file of accepted keys, one a line (blank lines and ``#`` comments ignored), re-read when it changes (checked at most once a second); set = auth always on, even while the file holds no key |
 | OPENREAD_TLS_CERT / OPENREAD_TLS_KEY | (unset) | PEM files; both set = serve HTTPS |
 | OPENREAD_ROOT_PATH | (empty) | path prefix the API is also served under (e.g. ``/vision``) |
 | OPENREAD_MAX_IMAGE_BYTES | 20971520 | largest accepted image body (Azure's limit) |
@@ -77,6 +78,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
     api_keys: tuple[str, ...] = ()
+    api_keys_file: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
     root_path: str = ""
@@ -177,6 +179,7 @@ class Settings:
             host=get("HOST") or base.host,
             port=integer("PORT", base.port),
             api_keys=items("API_KEYS"),
+            api_keys_file=path("API_KEYS_FILE"),
             tls_cert=path("TLS_CERT"),
             tls_key=path("TLS_KEY"),
             root_path=get("ROOT_PATH") or "",
