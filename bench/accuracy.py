@@ -26,12 +26,15 @@ import numpy as np
 
 from .engines import ENGINE_NAMES, KNOWN_ENGINES, Engine, PageHint, Prediction, make_engine
 from .metrics import (
+    CAL_BINS,
+    Calibration,
     DetectionScore,
     EditCounts,
     MatchCounts,
     Polygon,
     Region,
     bow_counts,
+    calibration,
     cer,
     drop_dont_care,
     exact_word_hits,
@@ -82,6 +85,7 @@ class PageScore:
     wer: EditCounts | None
     bow: MatchCounts
     sticky: MatchCounts | None
+    calibration: Calibration | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,7 @@ class SubsetSummary:
     wer: EditCounts | None
     bow: MatchCounts
     sticky: MatchCounts | None
+    calibration: Calibration | None
     latencies_ms: tuple[float, ...]
     images: int
     errors: int
@@ -157,7 +162,7 @@ def available_subsets(data: Path) -> list[str]:
 
 def _unit_regions(page: GtPage, prediction: Prediction) -> list[Region] | None:
     if page.granularity == "word":
-        return [Region(w.polygon, w.text) for w in prediction.words]
+        return [Region(w.polygon, w.text, confidence=w.confidence) for w in prediction.words]
     if page.granularity == "line":
         return [Region(line.polygon, line.text) for line in prediction.lines]
     return None
@@ -195,10 +200,15 @@ def score_page(page: GtPage, prediction: Prediction) -> PageScore:
         wer=wer(text, page.page_text) if page.page_text is not None else None,
         bow=bow_counts(_pred_bow_text(page, prediction), _gt_bow_text(page)),
         sticky=_sticky(page, prediction),
+        calibration=(
+            calibration(units, page.items)
+            if units is not None and page.items and page.granularity == "word"
+            else None
+        ),
     )
 
 
-Summable = TypeVar("Summable", DetectionScore, EditCounts, MatchCounts)
+Summable = TypeVar("Summable", DetectionScore, EditCounts, MatchCounts, Calibration)
 
 
 def _sum_optional(values: Iterable[Summable | None]) -> Summable | None:
@@ -226,6 +236,7 @@ def summarise(pages: Sequence[GtPage], records: Sequence[ImageRecord]) -> Subset
         wer=_sum_optional(r.score.wer for r in records),
         bow=_sum_optional(r.score.bow for r in records) or MatchCounts(),
         sticky=_sum_optional(r.score.sticky for r in records),
+        calibration=_sum_optional(r.score.calibration for r in records),
         latencies_ms=tuple(r.prediction.seconds * 1000.0 for r in ok),
         images=len(records),
         errors=len(records) - len(ok),
@@ -299,6 +310,7 @@ def table_row(s: SubsetSummary) -> list[str]:
         _fmt(s.wer.rate if s.wer else None),
         _fmt(s.bow.hmean),
         sticky,
+        _fmt(s.calibration.ece if s.calibration else None),
         *_latency(s.latencies_ms),
         images,
     ]
@@ -319,6 +331,7 @@ TABLE_HEADER = (
     "WER",
     "BoW F1",
     "sticky",
+    "ECE",
     "ms med",
     "ms p95",
     "images",
@@ -327,7 +340,9 @@ TABLE_HEADER = (
 TABLE_NOTE = (
     "unit = GT unit that det/e2e are scored on (line: predicted lines vs GT lines); "
     f"{DASH} = not supported by the subset's GT; sticky = exact GT words of the Azure "
-    "sticky note found among the predicted words; latency = bytes in to result out."
+    "sticky note found among the predicted words; ECE = expected calibration error of the "
+    "word confidences (word GT only; 0 = a word's confidence is the chance it is right); "
+    "latency = bytes in to result out."
 )
 
 
@@ -356,6 +371,18 @@ def _edits_json(e: EditCounts | None) -> dict[str, float] | None:
     return None if e is None else {"edits": e.edits, "reference": e.reference, "rate": e.rate}
 
 
+def _calibration_json(c: Calibration | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "ece": None if math.isnan(c.ece) else c.ece,
+        "bins": CAL_BINS,
+        "words": list(c.words),
+        "confidence": list(c.confidence),
+        "right": list(c.right),
+    }
+
+
 def score_json(score: PageScore | SubsetSummary) -> dict[str, Any]:
     r = score.regions
     return {
@@ -366,6 +393,7 @@ def score_json(score: PageScore | SubsetSummary) -> dict[str, Any]:
         "wer": _edits_json(score.wer),
         "bow": _counts_json(score.bow),
         "sticky": _counts_json(score.sticky),
+        "calibration": _calibration_json(score.calibration),
     }
 
 

@@ -10,6 +10,12 @@
   summed over a subset before dividing.
 * Bag-of-words: multiset of normalised whitespace tokens, matches = multiset intersection.
 * Exact word hits (Azure sticky note): GT words found verbatim among the predicted words.
+* Calibration (word GT only): every predicted word that is not in a don't-care region is right
+  when it is an end-to-end match (matched one-to-one at IoU >= 0.5 to a cared GT word, texts
+  agreeing loosely) and wrong otherwise. Expected calibration error (ECE) over ``CAL_BINS``
+  equal-width confidence bins: sum over bins of |sum of confidences - number right| / words,
+  i.e. how far, on average, a word's confidence is from the chance that it is right (0 =
+  perfectly calibrated).
 
 Text normalisation: every text is put in Unicode NFC first, and whitespace before closing
 punctuation (``, . ; : ! ? % ) ] }`` and closing quotes) and after opening punctuation
@@ -22,6 +28,7 @@ N*), so scripts whose vowel signs are marks (Devanagari) keep them.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -34,7 +41,9 @@ from shapely.geometry import Polygon as ShapelyPolygon
 from shapely.geometry.base import BaseGeometry
 
 __all__ = [
+    "CAL_BINS",
     "IOU_THRESHOLD",
+    "Calibration",
     "DetectionScore",
     "EditCounts",
     "MatchCounts",
@@ -43,6 +52,7 @@ __all__ = [
     "Region",
     "bag_of_words",
     "bow_counts",
+    "calibration",
     "cer",
     "drop_dont_care",
     "exact_word_hits",
@@ -66,11 +76,13 @@ Polygon = tuple[Point, ...]
 
 @dataclass(frozen=True, slots=True)
 class Region:
-    """A text region: a polygon and its text; ``ignore`` marks a ground-truth don't-care."""
+    """A text region: a polygon and its text; ``ignore`` marks a ground-truth don't-care;
+    ``confidence`` is a prediction's own (0..1; ``None``: none given)."""
 
     polygon: Polygon
     text: str
     ignore: bool = False
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +309,54 @@ def match_regions(
         used_gt.add(j)
         pairs.append((predicted[i], expected[j]))
     return pairs
+
+
+CAL_BINS = 10
+"""Equal-width confidence bins of the calibration error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Predicted words per confidence bin (``CAL_BINS`` bins over [0, 1]): how many, the sum of
+    their confidences and how many were right. Sums over images by ``+``."""
+
+    words: tuple[int, ...] = (0,) * CAL_BINS
+    confidence: tuple[float, ...] = (0.0,) * CAL_BINS
+    right: tuple[int, ...] = (0,) * CAL_BINS
+
+    def __add__(self, other: Calibration) -> Calibration:
+        return Calibration(
+            tuple(a + b for a, b in zip(self.words, other.words, strict=True)),
+            tuple(a + b for a, b in zip(self.confidence, other.confidence, strict=True)),
+            tuple(a + b for a, b in zip(self.right, other.right, strict=True)),
+        )
+
+    @property
+    def total(self) -> int:
+        return sum(self.words)
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error (NaN without words)."""
+        if not self.total:
+            return math.nan
+        gaps = (abs(c - r) for c, r in zip(self.confidence, self.right, strict=True))
+        return sum(gaps) / self.total
+
+
+def calibration(predicted: Sequence[Region], expected: Sequence[Region]) -> Calibration:
+    """Calibration counts of one image's predicted words (those with a confidence)."""
+    kept = [p for p in drop_dont_care(predicted, expected) if p.confidence is not None]
+    pairs = match_regions(kept, [g for g in expected if not g.ignore])
+    right = {id(p) for p, g in pairs if texts_agree(p.text, g.text)}
+    words, sums, hits = [0] * CAL_BINS, [0.0] * CAL_BINS, [0] * CAL_BINS
+    for p in kept:
+        confidence = min(1.0, max(0.0, float(p.confidence or 0.0)))
+        b = min(CAL_BINS - 1, int(confidence * CAL_BINS))
+        words[b] += 1
+        sums[b] += confidence
+        hits[b] += id(p) in right
+    return Calibration(tuple(words), tuple(sums), tuple(hits))
 
 
 def score_regions(predicted: Sequence[Region], expected: Sequence[Region]) -> DetectionScore:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 from bench.engines import _regroup, tesseract_languages
 from bench.metrics import (
+    CAL_BINS,
+    Calibration,
     EditCounts,
     MatchCounts,
     Polygon,
     Region,
     bow_counts,
+    calibration,
     cer,
     drop_dont_care,
     exact_word_hits,
@@ -215,3 +218,44 @@ def test_script_tally_counts_letters_under_their_labels() -> None:
     # Han and kana are one family; an empty answer agrees with nothing
     assert tally("東京です", [("Jpan", "東京です")]).right == 4
     assert tally("東京", []).right == 0
+
+
+def _scored(confidences: list[float], texts: list[str] | None = None) -> list[Region]:
+    cared = [g for g in GT if not g.ignore]
+    texts = texts or [g.text for g in cared]
+    return [
+        Region(g.polygon, t, confidence=c)
+        for g, t, c in zip(cared, texts, confidences, strict=True)
+    ]
+
+
+def test_calibration_of_sure_right_words_is_perfect() -> None:
+    cal = calibration(_scored([1.0, 1.0, 1.0]), GT)
+    assert cal.total == 3
+    assert cal.ece == pytest.approx(0.0)
+
+
+def test_calibration_of_unsure_right_words_is_their_doubt() -> None:
+    assert calibration(_scored([0.0, 0.0, 0.0]), GT).ece == pytest.approx(1.0)
+    assert calibration(_scored([0.7, 0.7, 0.7]), GT).ece == pytest.approx(0.3)
+
+
+def test_calibration_counts_wrong_and_unmatched_words() -> None:
+    # one wrong text, one prediction matching nothing, one inside the don't-care region (left out)
+    preds = [
+        *_scored([0.95, 0.95, 0.15], ["Hello,", "World", "EX1T"]),
+        Region(box(500, 500, 40, 20), "noise", confidence=0.05),
+        Region(box(300, 300, 50, 50), "logo", confidence=0.9),
+    ]
+    cal = calibration(preds, GT)
+    assert cal.total == 4
+    assert sum(cal.right) == 2
+    # bins: 0.05 (wrong), 0.15 (wrong), 0.95 x2 (right)
+    assert cal.ece == pytest.approx((0.05 + 0.15 + 0.05 + 0.05) / 4)
+    assert (cal + cal).ece == pytest.approx(cal.ece)
+    assert len(cal.words) == CAL_BINS
+
+
+def test_calibration_without_words_is_undefined() -> None:
+    assert calibration([], GT).total == 0
+    assert Calibration().ece != Calibration().ece  # NaN
