@@ -14,7 +14,8 @@ from openread.detect import DetectOptions, _prepare
         (325, 80, 3.0, (256, 992)),  # a label: enlarged 3x, not to 736 px
         (1280, 720, 736 / 720, (736, 1312)),  # a photo: shorter side to 736
         (760, 1000, 1.0, (1024, 768)),  # a form: as it is
-        (4000, 3000, 0.5, (1504, 2016)),  # a large page: longer side down to 2000
+        (4000, 3000, (1024 * 1024 / 12e6) ** 0.5, (896, 1184)),  # a large page: 1 Mpx at most
+        (1000, 2000, (1024 * 1024 / 2e6) ** 0.5, (1472, 736)),  # a receipt
         (1434, 49, 2000 / 1434, (256, 2016)),  # a long line: padded so the detector has context
     ],
 )
@@ -23,6 +24,11 @@ def test_detector_input_size(width: int, height: int, scale: float, shape: tuple
     assert scaled.scale == pytest.approx(scale)
     assert scaled.tensor.shape == (1, 3, *shape)
     assert scaled.tensor.dtype == np.float32
+
+
+def test_long_side_is_bounded_too() -> None:
+    scaled = _prepare(np.zeros((100, 3000, 3), dtype=np.uint8), DetectOptions())
+    assert scaled.scale == pytest.approx(2000 / 3000)
 
 
 def test_enlargement_is_bounded_by_option() -> None:
