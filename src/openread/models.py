@@ -279,9 +279,13 @@ class ModelStore:
         )
 
     def warm_up(self) -> None:
-        """One call per model at typical shapes, so that the first request is not slow."""
-        self.detector.run(np.zeros((1, 3, 736, 736), dtype=np.float32))
-        self.recognizer.run(np.zeros((1, 3, 48, 320), dtype=np.float32))
+        """Run every model at its largest usual shapes, so that the first request is not slow
+        and the memory arena reaches its working size before serving (the detector never sees
+        more than about 1024x1024 pixels; recognition batches are rarely wider than 2400)."""
+        for height, width in ((1024, 1024), (512, 2016), (2016, 512), (736, 1408)):
+            self.detector.run(np.zeros((1, 3, height, width), dtype=np.float32))
+        for batch, width in ((6, 2400), (6, 1200), (6, 640), (3, 320)):
+            self.recognizer.run(np.zeros((batch, 3, 48, width), dtype=np.float32))
         self.classifier.run(np.zeros((1, 3, 48, 192), dtype=np.float32))
         if self.tesseract is not None:
             self.tesseract.load_all()

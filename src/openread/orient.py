@@ -48,6 +48,8 @@ class OrientOptions:
     """Line-classifier probability of 180° above which the upside-down reading is also tried."""
     classifier_width: int = 192
     classifier_height: int = 48
+    classifier_batch: int = 32
+    """Crops per classifier call (bounded, so a page of many lines needs no larger buffers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +145,12 @@ def _flip_probabilities(
     """Probability that each (horizontal) crop shows upside-down text."""
     if not crops:
         return []
-    batch = np.stack([_classifier_input(crop, options) for crop in crops])
-    probabilities = classifier.run(batch)
-    return [float(p) for p in probabilities[:, 1]]
+    flips: list[float] = []
+    for start in range(0, len(crops), options.classifier_batch):
+        chunk = crops[start : start + options.classifier_batch]
+        batch = np.stack([_classifier_input(crop, options) for crop in chunk])
+        flips.extend(float(p) for p in classifier.run(batch)[:, 1])
+    return flips
 
 
 def _classifier_input(
