@@ -11,7 +11,7 @@ from openread.detect import DetectOptions, _prepare
 @pytest.mark.parametrize(
     ("width", "height", "scale", "shape"),
     [
-        (325, 80, 2.0, (160, 672)),  # a label: enlarged 2x, not to 736 px
+        (325, 80, 3.0, (256, 992)),  # a label: enlarged 3x, not to 736 px
         (1280, 720, 736 / 720, (736, 1312)),  # a photo: shorter side to 736
         (760, 1000, 1.0, (1024, 768)),  # a form: as it is
         (4000, 3000, (1024 * 1024 / 12e6) ** 0.5, (896, 1184)),  # a large page: 1 Mpx at most
