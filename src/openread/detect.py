@@ -32,10 +32,11 @@ class DetectOptions:
     max_side: int = 2000
     max_upscale: float = 3.0
     """Small images are enlarged at most this many times towards ``min_side``: a 325x80 label
-    is read at 975x240, not 2000x492. Measured on 121 label-sized crops of icdar15, FUNSD and
-    SROIE (with the pixel budget below): bag-of-words F1 0.527/0.867 at 3x, 0.529/0.857 at 2x,
-    0.522/0.871 unbounded; end-to-end word H-mean 0.587/0.826, 0.566/0.827, 0.555/0.835; median
-    latency 331/513 ms, 179/369 ms, 420/579 ms. Not 2x: a rendered 578x159 Hebrew line is then
+    is read at 975x240, not 2000x492. Measured ad hoc (docs/performance.md) on 121 label-sized
+    crops of icdar15, FUNSD and SROIE (with the pixel budget below): bag-of-words F1
+    0.527/0.867 at 3x, 0.529/0.857 at 2x, 0.522/0.871 unbounded; end-to-end word H-mean
+    0.587/0.826, 0.566/0.827, 0.555/0.835; median latency 331/513 ms, 179/369 ms, 420/579 ms.
+    Not 2x: a rendered 578x159 Hebrew line is then
     read by PP-OCR as word-shaped Latin junk and never handed to the Hebrew model."""
     max_pixels: int = 1_048_576
     """At most this many pixels (1024 x 1024) reach the detector: a large page is scaled down

@@ -61,7 +61,8 @@ def shared_arena() -> bool:
     say whether it could be (else each session keeps its own arena).
 
     An arena reuses its buffers from call to call instead of asking the system for fresh memory
-    each time: the detector runs 13 % and the recogniser 15-25 % faster than with the arena off.
+    each time: the detector runs 13 % and the recogniser 15-25 % faster than with the arena off
+    (measured ad hoc, see docs/performance.md).
     It grows to the largest working set it has served and keeps it; this one grows by exactly
     what is requested (not by powers of two) and is shared, so memory stays low and flat: after
     ``ModelStore.warm_up`` (which runs the largest usual shapes) a sweep of 60 random detector
