@@ -157,3 +157,27 @@ def test_engine_pickles_by_settings(engine: Engine, sticky_note: Path) -> None:
 def test_read_uses_one_default_engine(sticky_note: Path) -> None:
     first = openread.read(sticky_note)
     assert openread.read(sticky_note.read_bytes()) == first
+
+
+def test_word_boxes_hug_their_letters(engine: Engine) -> None:
+    """Word polygons are fitted to the ink (the detector's boxes are grown around the text):
+    each rendered word's box overlaps the word's own ink box by IoU >= 0.6."""
+    from shapely.geometry import Polygon, box
+
+    image = Image.new("RGB", (900, 240), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=40)
+    expected = {}
+    x = 40
+    for word in ["Fresh", "bread", "daily"]:
+        left, top, right, bottom = draw.textbbox((x, 90), word, font=font)
+        draw.text((x, 90), word, fill="black", font=font)
+        expected[word] = box(left, top, right, bottom)
+        x = right + 30
+    result = engine.read(np.asarray(image))
+    words = {w.text: Polygon([(p.x, p.y) for p in w.polygon]) for w in result.words}
+    assert set(words) == set(expected)
+    for text, truth in expected.items():
+        found = words[text]
+        iou = found.intersection(truth).area / found.union(truth).area
+        assert iou >= 0.6, (text, round(iou, 2))

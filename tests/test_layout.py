@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -136,3 +138,104 @@ def test_page_turn_needs_a_clear_majority() -> None:
     assert page_turn([(2, 20.0), (2, 15.0), (0, 3.0)]) == 2
     assert page_turn([(1, 10.0), (0, 10.0)]) == 0
     assert page_turn([]) == 0
+
+
+def inked_line(
+    blocks: list[tuple[int, int, int, int]],
+    width: int = 480,
+    rule_row: int | None = None,
+    spread: int = 0,
+) -> tuple[RecognizedLine, np.ndarray]:
+    """A line crop of 48 x ``width`` whose ink is the (row0, row1, col0, col1) ``blocks``, one
+    word each, read as 5 characters spread evenly over the block widened by ``spread`` columns
+    on each side (as CTC positions spread over a word), and its quad (10 image px per crop px
+    across, 1 along: a ``width`` x 480 image region)."""
+    ink = np.zeros((48, width), dtype=bool)
+    chars: list[Char] = []
+    for k, (r0, r1, c0, c1) in enumerate(blocks):
+        ink[r0:r1, c0:c1] = True
+        left, right = (c0 - spread) / width, (c1 + spread) / width
+        if k:
+            chars.append(Char(" ", left - 0.01, left, 0.9))
+        step = (right - left) / 5
+        for j in range(5):
+            middle = left + (j + 0.5) * step
+            gap = 0.5 if k and not j else 0.0
+            chars.append(Char("x", middle - 0.2 * step, middle + 0.2 * step, 0.9, gap))
+    if rule_row is not None:
+        ink[rule_row, :] = True
+    quad = np.array([[0, 0], [width, 0], [width, 480], [0, 480]], dtype=np.float32)
+    return RecognizedLine(quad, tuple(chars), width / 48, ink=ink), quad
+
+
+def test_a_line_is_fitted_to_its_words_ink() -> None:
+    line, _ = inked_line([(20, 34, 50, 150), (16, 38, 250, 400)], spread=10)
+    fitted = split_words(line)
+    pad = 0.06 * 48  # INK_PAD line heights, in crop pixels
+    # across: from the highest to the lowest word's ink (every word shares the band)
+    assert fitted.quad[0, 1] == pytest.approx((16 - pad) * 10, abs=0.5)
+    assert fitted.quad[3, 1] == pytest.approx((38 + pad) * 10, abs=0.5)
+    # along: from the first word's first ink column to the last word's last
+    assert fitted.quad[0, 0] == pytest.approx(50 - pad, abs=0.5)
+    assert fitted.quad[1, 0] == pytest.approx(400 + pad, abs=0.5)
+    result = build([fitted], 480, 480, "m")
+    first, second = result.lines[0].words
+    assert (first.polygon[0].x, first.polygon[1].x) == (round(50 - pad), round(150 + pad))
+    assert (second.polygon[0].x, second.polygon[1].x) == (round(250 - pad), round(400 + pad))
+    assert first.polygon[0].y == second.polygon[0].y, "words share the line's band"
+    assert first.polygon[3].y == round((38 + pad) * 10)
+
+
+def test_a_word_is_never_grown_past_its_reading() -> None:
+    line, _ = inked_line([(20, 34, 50, 150)], spread=-20)  # read over 70..130 of 50..150
+    fitted = split_words(line)
+    assert fitted.quad[0, 0] >= 60
+    assert fitted.quad[1, 0] <= 140
+
+
+def test_a_rule_beside_the_text_is_not_taken_for_it() -> None:
+    line, _ = inked_line([(20, 34, 50, 150)], rule_row=3)
+    fitted = split_words(line)
+    assert fitted.quad[0, 1] == pytest.approx((20 - 0.06 * 48) * 10, abs=0.5)
+
+
+def test_without_ink_the_detector_quad_stays() -> None:
+    line, quad = inked_line([(20, 34, 50, 150)])
+    empty = RecognizedLine(line.quad, line.chars, line.aspect, ink=np.zeros((48, 480), bool))
+    np.testing.assert_array_equal(split_words(empty).quad, quad)
+    unknown = RecognizedLine(line.quad, line.chars, line.aspect)
+    np.testing.assert_array_equal(split_words(unknown).quad, quad)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.integers(4, 40), st.integers(0, 380), st.integers(4, 90)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_fitted_words_stay_inside_the_detector_quad_in_order(
+    blocks: list[tuple[int, int, int, int]], rtl: bool
+) -> None:
+    spans = sorted((c0, min(480, c0 + w)) for _, _, c0, w in blocks)
+    merged = []
+    for c0, c1 in spans:  # words apart from each other
+        if not merged or c0 > merged[-1][1] + 8:
+            merged.append((c0, c1))
+    boxes = [
+        (r0, min(48, r0 + h), c0, c1)
+        for (r0, h, _, _), (c0, c1) in zip(blocks, merged, strict=False)
+    ]
+    line, _ = inked_line(boxes)
+    if rtl:  # logical order runs from the right: the characters come in reverse
+        line = dataclasses.replace(line, chars=line.chars[::-1], script="Hebr")
+    fitted = split_words(line)
+    assert len(fitted.words) == len(boxes)
+    assert fitted.quad.min() >= -1e-3
+    assert fitted.quad.max() <= 480 + 1e-3
+    starts = [w.start for w in fitted.words]
+    for word in fitted.words:
+        assert 0.0 <= word.start < word.end <= 1.0 + 1e-9
+    assert starts == sorted(starts, reverse=rtl), "reading order kept (rightmost first in RTL)"

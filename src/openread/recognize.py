@@ -28,6 +28,7 @@ __all__ = [
     "Char",
     "RecognizeOptions",
     "RecognizedLine",
+    "ink_mask",
     "kept",
     "read_regions",
     "recognize",
@@ -87,6 +88,9 @@ class RecognizedLine:
     """The quarter turns that made the crop upright (see ``orient``)."""
     script: str = ""
     """ISO 15924 code of the script it was read as (``""``: not identified yet)."""
+    ink: npt.NDArray[np.bool_] | None = None
+    """Shape (h, w) bool: which pixels of the crop, scaled to a fixed height, hold ink (see
+    ``ink_mask``), so that words can be fitted to their ink; ``None`` when unknown."""
 
     @property
     def text(self) -> str:
@@ -162,20 +166,23 @@ def recognize(
             chars = _decode(
                 frames,
                 widths[row],
-                inks[row],
+                np.asarray(inks[row].any(axis=0), dtype=np.bool_),
                 charset=models.charset,
                 symbols=models.symbol_index,
                 lexicon=models.lexicon,
                 options=options,
             )
             crop = crops[index]
-            results[index] = RecognizedLine(crop.quad, chars, aspects[index], crop.turn)
+            results[index] = RecognizedLine(
+                crop.quad, chars, aspects[index], crop.turn, ink=inks[row]
+            )
     return tuple(r for r in results if r is not None)
 
 
 def _batch(
     images: Sequence[npt.NDArray[np.uint8]], options: RecognizeOptions
 ) -> tuple[npt.NDArray[np.float32], list[int], list[npt.NDArray[np.bool_]]]:
+    """The padded batch, each crop's resized width and its ink (48, width) bool."""
     height = options.height
     widths = [max(1, math.ceil(height * img.shape[1] / max(1, img.shape[0]))) for img in images]
     batch_width = max(options.min_width, *widths)
@@ -189,19 +196,27 @@ def _batch(
         batch[row, :, :, :width] = (resized.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(
             2, 0, 1
         )
-        inks.append(_ink_columns(resized))
+        inks.append(_ink(resized))
     return batch, widths, inks
 
 
-def _ink_columns(resized: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-    """Which columns of a (48, w, 3) crop hold ink: Otsu threshold of the grey image, ink being
+def ink_mask(pixels: npt.NDArray[np.uint8], height: int = 48) -> npt.NDArray[np.bool_]:
+    """The ink of a line crop (h, w, 3) uint8 BGR scaled to ``height`` rows, as the recogniser
+    sees it: shape (height, round(height * w / h)) bool."""
+    width = max(1, math.ceil(height * pixels.shape[1] / max(1, pixels.shape[0])))
+    method = cv2.INTER_AREA if pixels.shape[0] > height else cv2.INTER_LINEAR
+    return _ink(np.asarray(cv2.resize(pixels, (width, height), interpolation=method), np.uint8))
+
+
+def _ink(resized: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """Which pixels of a (48, w, 3) crop hold ink: Otsu threshold of the grey image, ink being
     the minority class (dark on light or light on dark)."""
     grey = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)
     _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     ink = binary == 0
     if ink.mean() > 0.5:
         ink = ~ink
-    return np.asarray(ink.any(axis=0), dtype=np.bool_)
+    return np.ascontiguousarray(ink, dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from .errors import ModelError
 from .models import TESSDATA_DIRS, TESSDATA_MANIFEST, verify_file
-from .recognize import Char, RecognizedLine
+from .recognize import Char, RecognizedLine, ink_mask
 from .script import SCRIPTS, Script
 
 __all__ = ["LATIN_MODEL", "TesseractModels", "TesseractOptions", "TesseractReading"]
@@ -214,7 +214,12 @@ class TesseractModels:
                 chars.append(Char(code_point, a, a + step, probability, gap if first else 0.0))
             previous = (left, right)
         line = RecognizedLine(
-            quad, tuple(chars), crop_width / max(1, crop_height), turn, script=script.code
+            quad,
+            tuple(chars),
+            crop_width / max(1, crop_height),
+            turn,
+            script=script.code,
+            ink=ink_mask(pixels),
         )
         score = sum(word_confidences) / len(word_confidences) if word_confidences else 0.0
         return TesseractReading(line, score)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import statistics
 import unicodedata
 from collections.abc import Callable
@@ -34,7 +35,7 @@ import numpy.typing as npt
 from . import script
 from .recognize import Char, RecognizedLine
 
-__all__ = ["LineWords", "WordSpan", "is_cjk", "split_words", "tokenize"]
+__all__ = ["LineWords", "WordSpan", "is_cjk", "split_words", "sub_quad", "tokenize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,8 @@ def _final_stop(chunk: str, start: int, end: int) -> bool:
 
 def split_words(line: RecognizedLine) -> LineWords:
     """The words of ``line`` with their extents along it, in reading order (for a
-    right-to-left line the first word is the rightmost: its extent is the largest)."""
+    right-to-left line the first word is the rightmost: its extent is the largest), each
+    fitted to its ink when the line's ink is known."""
     if line.script and _is_rtl(line.script):
         mirrored = tuple(
             dataclasses.replace(c, start=1.0 - c.end, end=1.0 - c.start) for c in line.chars
@@ -172,8 +174,113 @@ def split_words(line: RecognizedLine) -> LineWords:
         words = tuple(
             dataclasses.replace(w, start=1.0 - w.end, end=1.0 - w.start) for w in split.words
         )
+    else:
+        words = _split_words(line).words
+    if line.ink is None:
         return LineWords(line.quad, words, line.script)
-    return _split_words(line)
+    return _fit_line(line.quad, words, line.ink, line.script)
+
+
+def _fit_line(
+    quad: npt.NDArray[np.float32],
+    words: tuple[WordSpan, ...],
+    ink: npt.NDArray[np.bool_],
+    code: str,
+) -> LineWords:
+    """The line fitted to its words' ink: each word along the line to its own ink, the line
+    across to the band from the highest to the lowest of its words' ink (every word of a line
+    shares that band, as in Azure's output), and along to its first and last word. The quad
+    becomes that part of the detector's quad; word extents are re-expressed in it."""
+    fitted = [_ink_extent(word, ink) for word in words]
+    bands = [extent for extent in fitted if extent is not None]
+    if not bands:
+        return LineWords(quad, words, code)
+    top = min(extent[2] for extent in bands)
+    bottom = max(extent[3] for extent in bands)
+    spans = [
+        (extent[0], extent[1]) if extent is not None else (word.start, word.end)
+        for word, extent in zip(words, fitted, strict=True)
+    ]
+    start = min(a for a, _ in spans)
+    end = max(b for _, b in spans)
+    length = end - start
+    refitted = tuple(
+        dataclasses.replace(word, start=(a - start) / length, end=(b - start) / length)
+        for word, (a, b) in zip(words, spans, strict=True)
+    )
+    return LineWords(sub_quad(quad, start, end, top, bottom), refitted, code)
+
+
+def sub_quad(
+    quad: npt.NDArray[np.float32], start: float, end: float, top: float, bottom: float
+) -> npt.NDArray[np.float32]:
+    """The part of ``quad`` (4, 2), clockwise from the text's top-left, from ``start`` to
+    ``end`` along the text and from ``top`` to ``bottom`` across it (fractions, interpolated
+    between its edges), as a quad of the same kind."""
+    q = quad.astype(np.float64)
+
+    def at(u: float, v: float) -> npt.NDArray[np.float64]:
+        upper = q[0] + u * (q[1] - q[0])
+        lower = q[3] + u * (q[2] - q[3])
+        return np.asarray(upper + v * (lower - upper), dtype=np.float64)
+
+    corners = [at(start, top), at(end, top), at(end, bottom), at(start, bottom)]
+    return np.asarray(corners, dtype=np.float32)
+
+
+INK_PAD = 0.06
+"""Margin left around a word's ink when it is fitted to it, in line heights."""
+
+
+def _ink_extent(
+    word: WordSpan, ink: npt.NDArray[np.bool_]
+) -> tuple[float, float, float, float] | None:
+    """Where ``word``'s ink lies: (start, end) along the line, within the word's extent, and
+    (top, bottom) across it, fractions of the line crop whose ink ``ink`` (h, w) bool is (see
+    ``recognize.ink_mask``), each widened by ``INK_PAD``. The detector's line box is loose (it
+    is grown from the text's kernel, and a slanted or curved line leaves words off its
+    centre), while a word's box should hug its letters. Across the line the word keeps the
+    band of rows that holds most of its ink (rows where at least 4 % of its columns hold ink,
+    broken by at most one empty row), so a rule or the edge of the next line is not taken for
+    it; along the line it runs from the first to the last ink column of that band. ``None``
+    when the word has no clear band (under a quarter of the height)."""
+    height, width = ink.shape
+    c0 = max(0, math.floor(word.start * width))
+    c1 = min(width, math.ceil(word.end * width))
+    if c1 - c0 < 2:
+        return None
+    window = ink[:, c0:c1]
+    band = _ink_band(window.sum(axis=1), max(1.0, 0.04 * (c1 - c0)))
+    if band is None or band[1] - band[0] < 0.25 * height:
+        return None
+    top, bottom = band
+    columns = np.flatnonzero(window[top:bottom].any(axis=0))
+    pad = INK_PAD * height
+    start = max(word.start, (c0 + int(columns[0]) - pad) / width)
+    end = min(word.end, (c0 + int(columns[-1]) + 1 + pad) / width)
+    if end <= start:
+        return None
+    return start, end, max(0.0, (top - pad) / height), min(1.0, (bottom + pad) / height)
+
+
+def _ink_band(rows: npt.NDArray[np.int_], floor: float) -> tuple[int, int] | None:
+    """The run of rows [top, bottom) with at least ``floor`` ink pixels each (one row below it
+    does not break a run) that holds the most ink; ``None`` when no row reaches ``floor``."""
+    best: tuple[int, int] | None = None
+    best_ink = 0
+    start: int | None = None
+    last = -2
+    for row in [*np.flatnonzero(rows >= floor).tolist(), len(rows) + 2]:
+        if start is not None and row > last + 2:
+            total = int(rows[start : last + 1].sum())
+            if total > best_ink:
+                best, best_ink = (start, last + 1), total
+            start = None
+        if row < len(rows):
+            if start is None:
+                start = row
+            last = row
+    return best
 
 
 def _is_rtl(code: str) -> bool:

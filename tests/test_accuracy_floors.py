@@ -1,0 +1,76 @@
+"""Accuracy floors on a small fixed sample of the eval data: what was won stays won.
+
+The benchmark's own scoring (``bench.accuracy``) runs openread on the first images of each
+Latin subset; every floor sits a little below the figure measured when it was set (so noise in
+thread scheduling cannot trip it, but a lost gain does). Measured on 2026-12-01 on this sample
+(openread / RapidOCR's default pipeline / openread before its boxes were fitted to the ink):
+
+| subset (images) | figure | openread | RapidOCR | unfitted |
+| --- | --- | --- | --- | --- |
+| icdar15 (25) | det H / e2e H | 0.848 / 0.795 | 0.734 / 0.677 | 0.766 / 0.703 |
+| funsd (3) | e2e H | 0.835 | 0.824 | 0.828 |
+| sroie (3) | det H / e2e H | 0.889 / 0.788 | 0.847 / 0.730 | 0.757 / 0.683 |
+| sroie (3) | CER / BoW F1 | 0.168 / 0.899 | 0.183 / 0.881 | 0.168 / 0.899 |
+| handwriting_en (2) | det H / CER | 0.626 / 0.558 | 0.400 / 0.575 | 0.424 / 0.565 |
+| handwriting_fr (2) | det H / CER | 0.667 / 0.422 | 0.394 / 0.502 | 0.424 / 0.424 |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.accuracy import SubsetSummary, load_subset, run_subset
+from bench.engines import make_engine
+
+pytestmark = [pytest.mark.evaldata, pytest.mark.slow]
+
+SAMPLE = {"icdar15": 25, "funsd": 3, "sroie": 3, "handwriting_en": 2, "handwriting_fr": 2}
+
+# (subset, figure, floor): "det"/"e2e" H-means and "bow" F1 must reach the floor, "cer" stay
+# at or below it
+FLOORS = [
+    ("icdar15", "det", 0.82),
+    ("icdar15", "e2e", 0.77),
+    ("funsd", "e2e", 0.81),
+    ("sroie", "det", 0.86),
+    ("sroie", "e2e", 0.76),
+    ("sroie", "cer", 0.18),
+    ("sroie", "bow", 0.88),
+    ("handwriting_en", "det", 0.60),
+    ("handwriting_en", "cer", 0.57),
+    ("handwriting_fr", "det", 0.64),
+    ("handwriting_fr", "cer", 0.44),
+]
+
+
+@pytest.fixture(scope="module")
+def summaries(eval_data: Path) -> dict[str, SubsetSummary]:
+    engine = make_engine("openread", 2)
+    out = {}
+    for subset, limit in SAMPLE.items():
+        (summary,) = run_subset([engine], load_subset(eval_data, subset, limit))
+        assert summary.errors == 0
+        out[subset] = summary
+    return out
+
+
+def _figure(summary: SubsetSummary, figure: str) -> float:
+    if figure == "cer":
+        assert summary.cer is not None
+        return summary.cer.rate
+    if figure == "bow":
+        return summary.bow.hmean
+    assert summary.regions is not None
+    return summary.regions.det.hmean if figure == "det" else summary.regions.e2e.hmean
+
+
+@pytest.mark.parametrize(("subset", "figure", "floor"), FLOORS)
+def test_accuracy_floor(
+    summaries: dict[str, SubsetSummary], subset: str, figure: str, floor: float
+) -> None:
+    value = _figure(summaries[subset], figure)
+    if figure == "cer":
+        assert value <= floor, f"{subset} page CER {value:.3f} above {floor}"
+    else:
+        assert value >= floor, f"{subset} {figure} {value:.3f} below {floor}"
