@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from openread.layout import build, reading_order
 from openread.orient import page_turn, turn_image, unturn_points
 from openread.recognize import Char, RecognizedLine
-from openread.words import LineWords, WordSpan, split_words, tokenize
+from openread.result import Point
+from openread.words import Extent, LineWords, WordSpan, split_words, tokenize
 
 
 def words_of(text: str, apart: bool = True) -> list[str]:
@@ -173,38 +174,46 @@ def test_a_line_is_fitted_to_its_words_ink() -> None:
     fitted = split_words(line)
     pad = 0.06 * 48  # INK_PAD line heights, in crop pixels
     # across: from the highest to the lowest word's ink (every word shares the band)
-    assert fitted.quad[0, 1] == pytest.approx((16 - pad) * 10, abs=0.5)
-    assert fitted.quad[3, 1] == pytest.approx((38 + pad) * 10, abs=0.5)
+    assert fitted.extent.top == pytest.approx((16 - pad) / 48)
+    assert fitted.extent.bottom == pytest.approx((38 + pad) / 48)
     # along: from the first word's first ink column to the last word's last
-    assert fitted.quad[0, 0] == pytest.approx(50 - pad, abs=0.5)
-    assert fitted.quad[1, 0] == pytest.approx(400 + pad, abs=0.5)
+    assert fitted.extent.start == pytest.approx((50 - pad) / 480)
+    assert fitted.extent.end == pytest.approx((400 + pad) / 480)
     result = build([fitted], 480, 480, "m")
-    first, second = result.lines[0].words
+    (built,) = result.lines
+    top, bottom = round((16 - pad) * 10), round((38 + pad) * 10)
+    assert built.polygon == (
+        Point(round(50 - pad), top),
+        Point(round(400 + pad), top),
+        Point(round(400 + pad), bottom),
+        Point(round(50 - pad), bottom),
+    )
+    first, second = built.words
     assert (first.polygon[0].x, first.polygon[1].x) == (round(50 - pad), round(150 + pad))
     assert (second.polygon[0].x, second.polygon[1].x) == (round(250 - pad), round(400 + pad))
-    assert first.polygon[0].y == second.polygon[0].y, "words share the line's band"
-    assert first.polygon[3].y == round((38 + pad) * 10)
+    for word in built.words:  # words share the line's band
+        assert (word.polygon[0].y, word.polygon[3].y) == (top, bottom)
 
 
 def test_a_word_is_never_grown_past_its_reading() -> None:
     line, _ = inked_line([(20, 34, 50, 150)], spread=-20)  # read over 70..130 of 50..150
-    fitted = split_words(line)
-    assert fitted.quad[0, 0] >= 60
-    assert fitted.quad[1, 0] <= 140
+    (word,) = split_words(line).words
+    assert word.start >= 60 / 480
+    assert word.end <= 140 / 480
 
 
 def test_a_rule_beside_the_text_is_not_taken_for_it() -> None:
     line, _ = inked_line([(20, 34, 50, 150)], rule_row=3)
-    fitted = split_words(line)
-    assert fitted.quad[0, 1] == pytest.approx((20 - 0.06 * 48) * 10, abs=0.5)
+    assert split_words(line).extent.top == pytest.approx((20 - 0.06 * 48) / 48)
 
 
 def test_without_ink_the_detector_quad_stays() -> None:
     line, quad = inked_line([(20, 34, 50, 150)])
     empty = RecognizedLine(line.quad, line.chars, line.aspect, ink=np.zeros((48, 480), bool))
-    np.testing.assert_array_equal(split_words(empty).quad, quad)
     unknown = RecognizedLine(line.quad, line.chars, line.aspect)
-    np.testing.assert_array_equal(split_words(unknown).quad, quad)
+    for split in (split_words(empty), split_words(unknown)):
+        assert split.extent == Extent()
+        np.testing.assert_array_equal(split.quad, quad)
 
 
 @settings(max_examples=100, deadline=None)
@@ -233,9 +242,14 @@ def test_fitted_words_stay_inside_the_detector_quad_in_order(
         line = dataclasses.replace(line, chars=line.chars[::-1], script="Hebr")
     fitted = split_words(line)
     assert len(fitted.words) == len(boxes)
-    assert fitted.quad.min() >= -1e-3
-    assert fitted.quad.max() <= 480 + 1e-3
+    extent = fitted.extent
+    assert 0.0 <= extent.start < extent.end <= 1.0
+    assert 0.0 <= extent.top < extent.bottom <= 1.0
     starts = [w.start for w in fitted.words]
     for word in fitted.words:
-        assert 0.0 <= word.start < word.end <= 1.0 + 1e-9
+        assert extent.start - 1e-9 <= word.start < word.end <= extent.end + 1e-9
     assert starts == sorted(starts, reverse=rtl), "reading order kept (rightmost first in RTL)"
+    (built,) = build([fitted], 480, 480, "m").lines
+    for word in built.words:  # inside the line's polygon (an axis-aligned box here)
+        assert built.polygon[0].x <= word.polygon[0].x <= word.polygon[1].x
+        assert word.polygon[1].x <= built.polygon[1].x

@@ -6,9 +6,10 @@ lines whose extents across the text direction overlap by more than half of the s
 height form a row, rows go top to bottom and lines in a row go along the text. Azure 4.0
 returns one block holding every line, and ``"blocks": []`` when there is no text.
 
-This is the one place where positions along a line (fractions of its length) become image
-pixels: a word spans ``[start, end]`` of its line quad, interpolated along the quad's top and
-bottom edges, rounded to integers and clamped into the image.
+This is the one place where positions on a line (fractions of its quad) become image pixels:
+a line is the part of its quad that its ink fills (``LineWords.extent``), a word spans
+``[start, end]`` of the quad along the text and the line's extent across it, interpolated
+between the quad's edges, rounded to integers and clamped into the image.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .result import Block, Line, Point, Quad, ReadResult, Word
-from .words import LineWords
+from .words import Extent, LineWords
 
 __all__ = ["build", "reading_order"]
 
@@ -36,7 +37,8 @@ class _Placed:
 def build(lines: Sequence[LineWords], width: int, height: int, model_version: str) -> ReadResult:
     """The result tree for ``lines`` of an image of ``width`` x ``height`` pixels."""
     kept = [line for line in lines if line.words]
-    ordered = [kept[i] for i in reading_order([line.quad for line in kept])]
+    boxes = [_part(line.quad, line.extent).astype(np.float32) for line in kept]
+    ordered = [kept[i] for i in reading_order(boxes)]
     built = tuple(_line(line, width, height) for line in ordered)
     blocks = (Block(built),) if built else ()
     return ReadResult(width=width, height=height, model_version=model_version, blocks=blocks)
@@ -106,36 +108,45 @@ def _dominant_direction(quads: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray
 
 
 def _line(line: LineWords, width: int, height: int) -> Line:
+    across = line.extent
     words = tuple(
         Word(
             text=span.text,
-            polygon=_span_polygon(line.quad, span.start, span.end, width, height),
+            polygon=_quad(
+                _part(line.quad, Extent(span.start, span.end, across.top, across.bottom)),
+                width,
+                height,
+            ),
             confidence=round(span.confidence, 3),
         )
         for span in line.words
     )
     return Line(
         text=line.text,
-        polygon=_quad(line.quad, width, height),
+        polygon=_quad(_part(line.quad, line.extent), width, height),
         words=words,
         script=line.script,
     )
 
 
-def _span_polygon(
-    quad: npt.NDArray[np.float32], start: float, end: float, width: int, height: int
-) -> Quad:
-    top = quad[1] - quad[0]
-    bottom = quad[2] - quad[3]
-    corners = np.array(
+def _part(quad: npt.NDArray[np.float32], extent: Extent) -> npt.NDArray[np.float64]:
+    """The part ``extent`` of ``quad`` (4, 2), interpolated between its edges: (4, 2) image
+    pixels, clockwise from the text's top-left like ``quad``."""
+    q = quad.astype(np.float64)
+
+    def at(u: float, v: float) -> npt.NDArray[np.float64]:
+        upper = q[0] + u * (q[1] - q[0])
+        lower = q[3] + u * (q[2] - q[3])
+        return np.asarray(upper + v * (lower - upper), dtype=np.float64)
+
+    return np.array(
         [
-            quad[0] + start * top,
-            quad[0] + end * top,
-            quad[3] + end * bottom,
-            quad[3] + start * bottom,
+            at(extent.start, extent.top),
+            at(extent.end, extent.top),
+            at(extent.end, extent.bottom),
+            at(extent.start, extent.bottom),
         ]
     )
-    return _quad(corners, width, height)
 
 
 def _quad(points: npt.NDArray[np.floating], width: int, height: int) -> Quad:

@@ -17,6 +17,12 @@ by half the line's character pitch and never past the midpoint to the neighbouri
 Positions are fractions of the line length (0 = the text's own left edge). A right-to-left
 line (Arabic, Hebrew) is split on its mirror image and its words come in reading order, the
 rightmost first, as Azure gives them.
+
+Then words and line are fitted to the ink of the crop (when the recogniser kept it): the
+detector's box is grown around the text, so each word is narrowed to the first and last ink
+column inside its extent, and the line takes the band of rows its words' ink fills, from its
+first to its last word (``LineWords.extent``); every word spans that band, as Azure's words
+span their line's height. ``layout`` turns these fractions into pixels.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import numpy.typing as npt
 from . import script
 from .recognize import Char, RecognizedLine
 
-__all__ = ["LineWords", "WordSpan", "is_cjk", "split_words", "sub_quad", "tokenize"]
+__all__ = ["Extent", "LineWords", "WordSpan", "is_cjk", "split_words", "tokenize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +55,28 @@ class WordSpan:
 
 
 @dataclass(frozen=True, slots=True)
+class Extent:
+    """A part of a line's quad: ``[start, end]`` along the text and ``[top, bottom]`` across
+    it, fractions of the quad's length and height (``0 <= start < end <= 1``, same across)."""
+
+    start: float = 0.0
+    end: float = 1.0
+    top: float = 0.0
+    bottom: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class LineWords:
-    """A line split into words. ``quad`` (4, 2) float32, clockwise from the text's top-left."""
+    """A line split into words. ``quad`` (4, 2) float32, clockwise from the text's top-left:
+    the detector's box; ``extent``: the part of it that the line's ink fills (the whole quad
+    when its ink is unknown). Word extents are fractions of the quad's length too, and every
+    word spans the line's ``extent`` across."""
 
     quad: npt.NDArray[np.float32]
     words: tuple[WordSpan, ...]
     script: str = ""
     """ISO 15924 code of the line's script (``""``: unknown)."""
+    extent: Extent = Extent()
 
     @property
     def text(self) -> str:
@@ -189,54 +210,31 @@ def _fit_line(
 ) -> LineWords:
     """The line fitted to its words' ink: each word along the line to its own ink, the line
     across to the band from the highest to the lowest of its words' ink (every word of a line
-    shares that band, as in Azure's output), and along to its first and last word. The quad
-    becomes that part of the detector's quad; word extents are re-expressed in it."""
+    shares that band, as in Azure's output), and along from its first to its last word."""
     fitted = [_ink_extent(word, ink) for word in words]
-    bands = [extent for extent in fitted if extent is not None]
-    if not bands:
+    found = [extent for extent in fitted if extent is not None]
+    if not found:
         return LineWords(quad, words, code)
-    top = min(extent[2] for extent in bands)
-    bottom = max(extent[3] for extent in bands)
-    spans = [
-        (extent[0], extent[1]) if extent is not None else (word.start, word.end)
-        for word, extent in zip(words, fitted, strict=True)
-    ]
-    start = min(a for a, _ in spans)
-    end = max(b for _, b in spans)
-    length = end - start
     refitted = tuple(
-        dataclasses.replace(word, start=(a - start) / length, end=(b - start) / length)
-        for word, (a, b) in zip(words, spans, strict=True)
+        word if extent is None else dataclasses.replace(word, start=extent.start, end=extent.end)
+        for word, extent in zip(words, fitted, strict=True)
     )
-    return LineWords(sub_quad(quad, start, end, top, bottom), refitted, code)
-
-
-def sub_quad(
-    quad: npt.NDArray[np.float32], start: float, end: float, top: float, bottom: float
-) -> npt.NDArray[np.float32]:
-    """The part of ``quad`` (4, 2), clockwise from the text's top-left, from ``start`` to
-    ``end`` along the text and from ``top`` to ``bottom`` across it (fractions, interpolated
-    between its edges), as a quad of the same kind."""
-    q = quad.astype(np.float64)
-
-    def at(u: float, v: float) -> npt.NDArray[np.float64]:
-        upper = q[0] + u * (q[1] - q[0])
-        lower = q[3] + u * (q[2] - q[3])
-        return np.asarray(upper + v * (lower - upper), dtype=np.float64)
-
-    corners = [at(start, top), at(end, top), at(end, bottom), at(start, bottom)]
-    return np.asarray(corners, dtype=np.float32)
+    line = Extent(
+        start=min(word.start for word in refitted),
+        end=max(word.end for word in refitted),
+        top=min(extent.top for extent in found),
+        bottom=max(extent.bottom for extent in found),
+    )
+    return LineWords(quad, refitted, code, line)
 
 
 INK_PAD = 0.06
 """Margin left around a word's ink when it is fitted to it, in line heights."""
 
 
-def _ink_extent(
-    word: WordSpan, ink: npt.NDArray[np.bool_]
-) -> tuple[float, float, float, float] | None:
-    """Where ``word``'s ink lies: (start, end) along the line, within the word's extent, and
-    (top, bottom) across it, fractions of the line crop whose ink ``ink`` (h, w) bool is (see
+def _ink_extent(word: WordSpan, ink: npt.NDArray[np.bool_]) -> Extent | None:
+    """Where ``word``'s ink lies: along the line within the word's extent, and across it,
+    as fractions of the line crop whose ink ``ink`` (h, w) bool is (see
     ``recognize.ink_mask``), each widened by ``INK_PAD``. The detector's line box is loose (it
     is grown from the text's kernel, and a slanted or curved line leaves words off its
     centre), while a word's box should hug its letters. Across the line the word keeps the
@@ -260,7 +258,7 @@ def _ink_extent(
     end = min(word.end, (c0 + int(columns[-1]) + 1 + pad) / width)
     if end <= start:
         return None
-    return start, end, max(0.0, (top - pad) / height), min(1.0, (bottom + pad) / height)
+    return Extent(start, end, max(0.0, (top - pad) / height), min(1.0, (bottom + pad) / height))
 
 
 def _ink_band(rows: npt.NDArray[np.int_], floor: float) -> tuple[int, int] | None:
