@@ -779,7 +779,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=default_data_dir(), help="eval-data dir")
     parser.add_argument("--concurrency", type=_levels, default=[1, 2, 4, 8, 32])
     parser.add_argument("--requests", type=int, default=48, help="requests per level")
-    parser.add_argument("--workers", type=int, default=1, help="server --workers")
+    parser.add_argument("--workers", type=int, default=2, help="server --workers")
     parser.add_argument("--threads", type=int, default=_default_threads(), help="server --threads")
     parser.add_argument("--max-queue", type=int, default=16, help="server --max-queue")
     parser.add_argument("--overload-seconds", type=float, default=30.0)

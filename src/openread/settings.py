@@ -20,7 +20,7 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_URL_TIMEOUT | 10 | seconds for a whole URL download |
 | OPENREAD_URL_MAX_REDIRECTS | 3 | redirects followed per URL download |
 | OPENREAD_THREADS | number of CPUs | threads onnxruntime uses for one model call |
-| OPENREAD_WORKERS | 1 | images read at the same time |
+| OPENREAD_WORKERS | 2 | images read at the same time (two overlap one's Python and Tesseract work with the other's model calls) |
 | OPENREAD_MAX_QUEUE | 16 | requests waiting for a worker before the server answers 429 |
 | OPENREAD_MODEL_VERSION | 2023-10-01 | ``modelVersion`` reported on the wire |
 | OPENREAD_LEXICON | true | correct doubtful words against word lists (en, fr, de, es, it, pt, nl); false = the recogniser's raw reading |
@@ -88,7 +88,7 @@ class Settings:
     url_timeout: float = 10.0
     url_max_redirects: int = 3
     threads: int = field(default_factory=_cpu_count)
-    workers: int = 1
+    workers: int = 2
     max_queue: int = 16
     model_version: str = "2023-10-01"
     lexicon: bool = True
