@@ -184,28 +184,27 @@ def _batch(
 ) -> tuple[npt.NDArray[np.float32], list[int], list[npt.NDArray[np.bool_]]]:
     """The padded batch, each crop's resized width and its ink (48, width) bool."""
     height = options.height
-    widths = [max(1, math.ceil(height * img.shape[1] / max(1, img.shape[0]))) for img in images]
+    resized = [_to_height(img, height) for img in images]
+    widths = [img.shape[1] for img in resized]
     batch_width = max(options.min_width, *widths)
     batch = np.zeros((len(images), 3, height, batch_width), dtype=np.float32)
-    inks = []
-    for row, (img, width) in enumerate(zip(images, widths, strict=True)):
-        # area averaging when shrinking (no aliasing of tall crops), linear when enlarging
-        shrink = img.shape[0] > height
-        method = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        resized = np.asarray(cv2.resize(img, (width, height), interpolation=method), dtype=np.uint8)
-        batch[row, :, :, :width] = (resized.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(
-            2, 0, 1
-        )
-        inks.append(_ink(resized))
-    return batch, widths, inks
+    for row, (img, width) in enumerate(zip(resized, widths, strict=True)):
+        batch[row, :, :, :width] = (img.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)
+    return batch, widths, [_ink(img) for img in resized]
+
+
+def _to_height(pixels: npt.NDArray[np.uint8], height: int) -> npt.NDArray[np.uint8]:
+    """A crop (h, w, 3) scaled to (height, ceil(height * w / h), 3): area averaging when
+    shrinking (no aliasing of tall crops), linear when enlarging."""
+    width = max(1, math.ceil(height * pixels.shape[1] / max(1, pixels.shape[0])))
+    method = cv2.INTER_AREA if pixels.shape[0] > height else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(pixels, (width, height), interpolation=method), dtype=np.uint8)
 
 
 def ink_mask(pixels: npt.NDArray[np.uint8], height: int = 48) -> npt.NDArray[np.bool_]:
     """The ink of a line crop (h, w, 3) uint8 BGR scaled to ``height`` rows, as the recogniser
-    sees it: shape (height, round(height * w / h)) bool."""
-    width = max(1, math.ceil(height * pixels.shape[1] / max(1, pixels.shape[0])))
-    method = cv2.INTER_AREA if pixels.shape[0] > height else cv2.INTER_LINEAR
-    return _ink(np.asarray(cv2.resize(pixels, (width, height), interpolation=method), np.uint8))
+    sees it: shape (height, ceil(height * w / h)) bool."""
+    return _ink(_to_height(pixels, height))
 
 
 def _ink(resized: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
