@@ -3,7 +3,7 @@
 The benchmark's own scoring (``bench.accuracy``) runs openread on the first images of each
 Latin subset; every floor sits a little below the figure measured when it was set (so noise in
 thread scheduling cannot trip it, but a lost gain does). Measured on 2026-12-01 on this sample
-(openread / RapidOCR's default pipeline / openread before its boxes were fitted to the ink):
+(openread / RapidOCR's default pipeline / openread with the ink fitting patched out, ad hoc):
 
 | subset (images) | figure | openread | RapidOCR | unfitted |
 | --- | --- | --- | --- | --- |
