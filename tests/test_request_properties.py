@@ -397,7 +397,10 @@ def test_any_body(client: AppClient, body: tuple[str | None, bytes]) -> None:
             "/vision/v3.2/read/analyze",
         ]
     )
-    | st.text(string.ascii_letters + string.digits + "/:%._-~", max_size=40).map(lambda p: "/" + p),
+    # one leading slash: the client reads "//host:port/..." as a network path (another server)
+    | st.text(string.ascii_letters + string.digits + "/:%._-~", max_size=40).map(
+        lambda p: "/" + p.lstrip("/")
+    ),
     keyed=st.booleans(),
 )
 def test_any_method_and_path(client: AppClient, method: str, path: str, keyed: bool) -> None:
