@@ -195,11 +195,32 @@ def test_a_line_is_fitted_to_its_words_ink() -> None:
         assert (word.polygon[0].y, word.polygon[3].y) == (top, bottom)
 
 
-def test_a_word_is_never_grown_past_its_reading() -> None:
+def test_a_glyph_cut_by_the_reading_is_taken_whole() -> None:
+    # CTC places a word's first and last characters a frame or so inside its outer letters: a
+    # run of ink cut by the reading that ends within half a line height is that letter's rest
     line, _ = inked_line([(20, 34, 50, 150)], spread=-20)  # read over 70..130 of 50..150
     (word,) = split_words(line).words
-    assert word.start >= 60 / 480
-    assert word.end <= 140 / 480
+    pad = 0.06 * 48
+    assert word.start == pytest.approx((50 - pad) / 480)
+    assert word.end == pytest.approx((150 + pad) / 480)
+
+
+def test_a_word_is_not_grown_into_ink_that_goes_on() -> None:
+    # ink running on past half a line height is a rule, a border or background, not a glyph
+    line, _ = inked_line([(20, 34, 50, 150)], spread=-40)  # read over 90..110 of 50..150
+    (word,) = split_words(line).words
+    assert word.start >= 90 / 480
+    assert word.end <= 110 / 480
+
+
+def test_a_word_is_not_grown_into_its_neighbour() -> None:
+    line, _ = inked_line([(20, 34, 50, 100), (20, 34, 110, 200)])
+    ink = line.ink.copy()
+    ink[20:34, 100:118] = True  # the first word's last letter touches the second's reading
+    touching = dataclasses.replace(line, ink=ink)
+    first, second = split_words(touching).words
+    assert first.end <= second.start
+    assert first.end <= 110 / 480
 
 
 def test_a_rule_beside_the_text_is_not_taken_for_it() -> None:

@@ -211,7 +211,13 @@ def _fit_line(
     """The line fitted to its words' ink: each word along the line to its own ink, the line
     across to the band from the highest to the lowest of its words' ink (every word of a line
     shares that band, as in Azure's output), and along from its first to its last word."""
-    fitted = [_ink_extent(word, ink) for word in words]
+    order = sorted(range(len(words)), key=lambda i: words[i].start)
+    bounds = [(0.0, 1.0)] * len(words)
+    for k, i in enumerate(order):
+        lo = words[order[k - 1]].end if k > 0 else 0.0
+        hi = words[order[k + 1]].start if k + 1 < len(order) else 1.0
+        bounds[i] = (lo, hi)
+    fitted = [_ink_extent(word, ink, *bounds[i]) for i, word in enumerate(words)]
     found = [extent for extent in fitted if extent is not None]
     if not found:
         return LineWords(quad, words, code)
@@ -230,9 +236,14 @@ def _fit_line(
 
 INK_PAD = 0.06
 """Margin left around a word's ink when it is fitted to it, in line heights."""
+GLYPH_REACH = 0.5
+"""How far (line heights) a word may reach beyond its reading to take in the rest of a glyph
+that its reading's first or last frame cuts."""
 
 
-def _ink_extent(word: WordSpan, ink: npt.NDArray[np.bool_]) -> Extent | None:
+def _ink_extent(
+    word: WordSpan, ink: npt.NDArray[np.bool_], lo: float = 0.0, hi: float = 1.0
+) -> Extent | None:
     """Where ``word``'s ink lies: along the line within the word's extent, and across it,
     as fractions of the line crop whose ink ``ink`` (h, w) bool is (see
     ``recognize.ink_mask``), each widened by ``INK_PAD``. The detector's line box is loose (it
@@ -252,13 +263,37 @@ def _ink_extent(word: WordSpan, ink: npt.NDArray[np.bool_]) -> Extent | None:
     if band is None or band[1] - band[0] < 0.25 * height:
         return None
     top, bottom = band
-    columns = np.flatnonzero(window[top:bottom].any(axis=0))
+    inked: npt.NDArray[np.bool_] = np.asarray(ink[top:bottom].any(axis=0), dtype=np.bool_)
+    columns = np.flatnonzero(inked[c0:c1])
+    first, last = c0 + int(columns[0]), c0 + int(columns[-1])
     pad = INK_PAD * height
-    start = max(word.start, (c0 + int(columns[0]) - pad) / width)
-    end = min(word.end, (c0 + int(columns[-1]) + 1 + pad) / width)
+    reach = int(GLYPH_REACH * height)
+    start = max(word.start, (first - pad) / width)
+    end = min(word.end, (last + 1 + pad) / width)
+    if first == c0:  # the reading starts inside a glyph
+        edge = _glyph_edge(inked, first, -1, max(math.ceil(lo * width), c0 - reach))
+        if edge is not None:
+            start = max(lo, (edge - pad) / width)
+    if last == c1 - 1:  # or ends inside one
+        edge = _glyph_edge(inked, last, 1, min(math.floor(hi * width) - 1, last + reach))
+        if edge is not None:
+            end = min(hi, (edge + 1 + pad) / width)
     if end <= start:
         return None
     return Extent(start, end, max(0.0, (top - pad) / height), min(1.0, (bottom + pad) / height))
+
+
+def _glyph_edge(inked: npt.NDArray[np.bool_], column: int, step: int, limit: int) -> int | None:
+    """The last ink column of the run through ``column`` (``inked`` (w,) bool) going ``step``
+    (-1: left, 1: right), if the run ends by ``limit`` (or at the crop's edge); ``None`` if
+    the ink goes on past it (a rule, a border or background, not a glyph)."""
+    width = len(inked)
+    edge = column
+    while (limit - edge) * step > 0 and 0 <= edge + step < width and inked[edge + step]:
+        edge += step
+    if 0 <= edge + step < width and inked[edge + step]:
+        return None
+    return edge
 
 
 def _ink_band(rows: npt.NDArray[np.int_], floor: float) -> tuple[int, int] | None:
