@@ -14,6 +14,7 @@ work, the other's model calls run.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -29,14 +30,47 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
-def thread_map(fn: Callable[[T], U], items: Sequence[T], threads: int) -> list[U]:
+def thread_map(
+    fn: Callable[[T], U],
+    items: Sequence[T],
+    threads: int,
+    until: Callable[[U], bool] | None = None,
+) -> list[U | None]:
     """``[fn(x) for x in items]`` on up to ``threads`` threads (for work that releases the GIL,
     such as libtesseract); results in ``items`` order, the first exception re-raised. The
-    threads live only for this call."""
+    threads live only for this call.
+
+    With ``until``, items are started in order and none is started once a result satisfies
+    it: the items never started get ``None`` (those already running finish, so with several
+    threads a few items after the satisfying one may have results too)."""
+    results: list[U | None] = [None] * len(items)
     if threads <= 1 or len(items) <= 1:
-        return [fn(item) for item in items]
+        for index, item in enumerate(items):
+            results[index] = result = fn(item)
+            if until is not None and until(result):
+                break
+        return results
+    lock = threading.Lock()
+    upcoming = iter(range(len(items)))
+    done = False
+
+    def work() -> None:
+        nonlocal done
+        while True:
+            with lock:
+                index = None if done else next(upcoming, None)
+            if index is None:
+                return
+            result = fn(items[index])
+            with lock:
+                results[index] = result
+                if until is not None and until(result):
+                    done = True
+
     with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
-        return list(pool.map(fn, items))
+        for future in [pool.submit(work) for _ in range(min(threads, len(items)))]:
+            future.result()
+    return results
 
 
 def session_options(threads: int) -> object:

@@ -296,10 +296,13 @@ class _Search:
             self.probes_left -= 1
             rest = [s for s in self.foreign if s not in self.page]
             snippet = _snippet(candidate, self.options.probe_length)
+            # models are tried in ``SCRIPTS`` order, and no more are started once one reads the
+            # snippet surely in its own script (wrong-script models score far below ``sure``)
             probes = parallel.thread_map(
                 lambda script: self.read(script, snippet, self.options.near),
                 rest,
                 self.options.threads,
+                until=lambda p: p is not None and self._sure(p),
             )
             readings = [p for p in probes if p is not None and _evidence(p, self.options)]
             probes_found_anything = bool(readings)
@@ -322,6 +325,14 @@ class _Search:
             if found not in self.page:
                 self.page.append(found)
         return best
+
+    def _sure(self, reading: TesseractReading) -> bool:
+        options = self.options
+        return (
+            _evidence(reading, options)
+            and _accepted(reading, options)
+            and (reading.score >= options.sure)
+        )
 
     def _best(
         self,
