@@ -20,9 +20,10 @@ rightmost first, as Azure gives them.
 
 Then words and line are fitted to the ink of the crop (when the recogniser kept it): the
 detector's box is grown around the text, so each word is narrowed to the first and last ink
-column inside its extent, and the line takes the band of rows its words' ink fills, from its
-first to its last word (``LineWords.extent``); every word spans that band, as Azure's words
-span their line's height. ``layout`` turns these fractions into pixels.
+column inside its extent (taking in the rest of a letter its reading cuts), and the line
+takes the band of rows its words' ink fills, from its first to its last word
+(``LineWords.extent``); every word spans that band, as Azure's words span their line's
+height. ``layout`` turns these fractions into pixels.
 """
 
 from __future__ import annotations
@@ -251,8 +252,11 @@ def _ink_extent(
     centre), while a word's box should hug its letters. Across the line the word keeps the
     band of rows that holds most of its ink (rows where at least 4 % of its columns hold ink,
     broken by at most one empty row), so a rule or the edge of the next line is not taken for
-    it; along the line it runs from the first to the last ink column of that band. ``None``
-    when the word has no clear band (under a quarter of the height)."""
+    it; along the line it runs from the first to the last ink column of that band, and where
+    the reading starts or ends inside ink (CTC puts the outer characters a frame inside their
+    letters) it takes in the rest of that ink run, if the run ends within ``GLYPH_REACH`` and
+    before the neighbouring words' readings (``lo``, ``hi``). ``None`` when the word has no
+    clear band (under a quarter of the height)."""
     height, width = ink.shape
     c0 = max(0, math.floor(word.start * width))
     c1 = min(width, math.ceil(word.end * width))
