@@ -135,9 +135,11 @@ def test_language_hint_resolves_to_scripts() -> None:
     assert language_scripts(None) == ()
 
 
-def _candidate(text: str, aspect: float) -> scriptid.Candidate:
+def _candidate(text: str, aspect: float, probability: float = 0.6) -> scriptid.Candidate:
     step = 1.0 / (len(text) + 1)
-    chars = tuple(Char(ch, step * (i + 0.6), step * (i + 0.9), 0.6) for i, ch in enumerate(text))
+    chars = tuple(
+        Char(ch, step * (i + 0.6), step * (i + 0.9), probability) for i, ch in enumerate(text)
+    )
     quad = np.array([[0, 0], [400, 0], [400, 40], [0, 40]], dtype=np.float32)
     crop = LineCrop(quad, np.zeros((40, 400, 3), dtype=np.uint8), 0)
     return scriptid.Candidate(crop, RecognizedLine(quad, chars, aspect))
@@ -161,6 +163,61 @@ def test_only_lines_unlike_latin_words_are_probed_with_every_model(
     text: str, aspect: float, worthy: bool
 ) -> None:
     assert scriptid._probe_worthy(_candidate(text, aspect), scriptid.ScriptOptions()) is worthy
+
+
+@pytest.mark.parametrize(
+    ("text", "probability", "suspect"),
+    [
+        ("C4 CC UXLα tl4LI CC UILl", 0.70, True),  # Hebrew among English lines: a jumble
+        ("C4 CC UXLα tl4LI CC UILl", 0.85, False),  # as sure as printed Latin
+        ("Seoul City Hall, Exit 5", 0.70, False),  # doubtful but words
+        ("SR12345", 0.70, False),  # one token: a code, not a jumble
+    ],
+)
+def test_a_doubtful_jumble_is_a_suspect(text: str, probability: float, suspect: bool) -> None:
+    candidate = _candidate(text, 8.0, probability)
+    assert scriptid._suspect(candidate, scriptid.ScriptOptions()) is suspect
+
+
+WORDS = frozenset({"have", "may", "which", "book", "the", "and", "with", "lit", "bid", "fan"})
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect", "anywhere", "on_latin_page"),
+    [
+        # handwriting PP-OCR read poorly, as suspects of handwritten pages (eval-data)
+        ("Is lmdutaij Manitg JaberingK.", 9.5, True, False),  # word-shaped enough
+        ("have8iim i . may.", 8.7, True, False),  # a jumble, but it holds dictionary words
+        ("in Lit aySocnbate, ) bid 2", 9.0, True, False),  # two three-letter ones
+        ("fan3<300", 2.5, True, True),  # one three-letter word: may be chance
+        ("(7)", 2.2, True, False),  # digits: PP-OCR reads them
+        # other scripts are probed on a Latin page too
+        ("C4 tt UXLα t4L1 tt UILIl", 8.5, True, True),  # Hebrew: a jumble with no words
+        ("3iR 3EchRT", 5.0, True, True),  # Devanagari
+        (", , ,", 30.0, True, True),  # Cyrillic: almost nothing
+        ("靠源利多箱", 3.7, True, True),  # Hangul read as Han
+        ("we im can en D book y", 9.0, False, False),  # dense word-shaped Latin: never
+    ],
+)
+def test_a_latin_page_probes_only_lines_unlike_latin(
+    text: str, aspect: float, anywhere: bool, on_latin_page: bool
+) -> None:
+    candidate = _candidate(text, aspect)
+    options = scriptid.ScriptOptions()
+    assert scriptid._probe_worthy(candidate, options) is anywhere
+    assert scriptid._probe_worthy(candidate, options, WORDS) is on_latin_page
+
+
+def test_a_latin_page_is_one_read_as_many_dictionary_words() -> None:
+    options = scriptid.ScriptOptions(latin_page_words=4)
+    words = sorted(WORDS)
+    page = [_candidate(" ".join(words[:3]), 6.0), _candidate(" ".join(words[3:6]), 6.0)]
+    assert scriptid._latin_page(page, WORDS, options)  # 6 words, all known
+    assert not scriptid._latin_page(page[:1], WORDS, options)  # 3 words: too few
+    jumble = [_candidate("qzx vvb jkq wxp", 6.0)] * 2  # 8 unknown tokens: under half known
+    assert not scriptid._latin_page(page + jumble, WORDS, options)
+    han = [_candidate("靠源利多箱 的世装", 6.0)] * 4  # no Latin words at all
+    assert not scriptid._latin_page(page[:1] + han, WORDS, options)
 
 
 def test_script_of_text_counts_letters_only() -> None:
@@ -240,6 +297,28 @@ def test_mixed_scripts_on_one_image_are_both_read(installed: Engine) -> None:
     assert cer(by_script["Latn"], english[1]) <= 0.1
     assert cer(by_script["Hang"], korean[1]) <= 0.15
     assert cer(by_script["Cyrl"], russian[1]) <= 0.15
+
+
+ENGLISH = (
+    "All human beings are born free and equal in dignity and rights.",
+    "They are endowed with reason and conscience and should act",
+    "towards one another in a spirit of brotherhood.",
+)
+
+
+def test_other_scripts_on_a_latin_page_are_read(installed: Engine) -> None:
+    """A page of English (25 dictionary words: a Latin page, where fewer lines are probed)
+    with a line of Hebrew (read by PP-OCR as a jumble) and one of Hangul (read as Han)."""
+    english = [(NOTO / "NotoSans-Regular.ttf", text) for text in ENGLISH]
+    hebrew, korean = RENDERED["Hebr"], RENDERED["Hang"]
+    result = installed.read(render_lines([*english, hebrew, korean]))
+    by_script: dict[str, list[str]] = {}
+    for line in result.lines:
+        by_script.setdefault(line.script, []).append(line.text)
+    assert set(by_script) == {"Latn", "Hebr", "Hang"}, by_script
+    assert cer(" ".join(by_script["Latn"]), " ".join(ENGLISH)) <= 0.05
+    assert cer(" ".join(by_script["Hebr"]), hebrew[1]) <= 0.15
+    assert cer(" ".join(by_script["Hang"]), korean[1]) <= 0.15
 
 
 def test_right_to_left_words_come_in_reading_order(installed: Engine) -> None:

@@ -146,7 +146,12 @@ class Engine:
             ]
             options = scriptid.ScriptOptions(threads=self.settings.threads, page_turn=turn)
             lines = scriptid.identify(
-                self.models.tesseract, candidates, hint, options, pixels=pixels
+                self.models.tesseract,
+                candidates,
+                hint,
+                options,
+                pixels=pixels,
+                dictionary=self.models.lexicon,
             )
         return tuple(line for line in lines if recognize.kept(line))
 

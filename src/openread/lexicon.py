@@ -107,6 +107,10 @@ class Lexicon:
             for length, words in by_length.items()
         }
 
+    def __contains__(self, word: object) -> bool:
+        """Whether ``word`` (any case) is a dictionary word."""
+        return isinstance(word, str) and word.lower() in self.log_frequency
+
     @classmethod
     def load(cls, words_per_language: int = 40_000) -> Lexicon:
         merged: dict[str, float] = {}

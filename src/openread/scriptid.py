@@ -15,6 +15,11 @@ are tried with every installed model. A script found this way is then also tried
 read confidently in Latin look-alikes (Cyrillic ``ВОТ`` reads as Latin ``BOT``): where that
 model answers in its own script, its reading wins (on a real Latin word it answers in Latin).
 
+On a page PP-OCR reads as a Latin-script language (many dictionary words: it cannot make them
+out of a script it does not know), a doubtful line it still read as Latin words is Latin it
+reads poorly (handwriting, blur), and is not probed; lines it read (almost) nothing on, read in
+Han or kana, or read as a jumble holding no dictionary word still are.
+
 Polytonic Greek is read poorly by PP-OCR (it drops breathings and accents); lines it reads as
 Greek are also read with the Tesseract Greek model and the more confident reading is kept.
 """
@@ -22,7 +27,8 @@ Greek are also read with the Tesseract Greek model and the more confident readin
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import re
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +57,10 @@ class ScriptOptions:
     """A column (a tall region read turned a quarter) that PP-OCR read in Han or kana below
     this confidence is a suspect too: PP-OCR reads real vertical Chinese and Japanese at
     0.98-1.0, but a Korean column as look-alike Han at 0.6-0.8."""
+    jumble_doubtful: float = 0.8
+    """A Latin reading that is a jumble (``jumble_shaped``, in two tokens or more) below this
+    confidence is a suspect too: PP-OCR reads a Hebrew line among English ones as ``C4 CC
+    UXLα tl4LI CC UILl`` at 0.70, printed Latin at 0.9 and more."""
     min_height: int = 8
     min_aspect: float = 1.8
     """Suspect lines are at least this many pixels high and this long for their height
@@ -89,6 +99,21 @@ class ScriptOptions:
     capitalised), is not probed with every model: Latin handwriting reads so at 1.7-2.9 letters
     per height, lines in other scripts as sparse look-alikes (0-1.3) or jumbles of digits and
     mixed case. The scripts found on the page are still tried on it."""
+    latin_page_words: int = 20
+    latin_page_share: float = 0.5
+    """A page is a Latin page when PP-OCR's Latin readings hold at least ``latin_page_words``
+    dictionary words of three letters or more, and these are at least ``latin_page_share`` of
+    its tokens that long (handwritten pages: 33-79 words, 0.64-0.80; signs in Devanagari and
+    English: at most 16)."""
+    jumble_shaped: float = 0.5
+    """A Latin reading is a jumble when less than this share of its letters is in word-shaped
+    tokens (Hebrew read as ``C4 tt UXLα t4L1``: 0.25; handwriting read as ``Is lmdutaij Manitg
+    JaberingK.``: 0.64)."""
+    jumble_words: int = 4
+    """On a Latin page, a jumble holding at least this many letters in dictionary words of
+    three letters or more (``have8iim i . may.``, ``in Lit aySocnbate, ) bid 2``) is Latin too:
+    one three-letter run is often a word by chance (``fan3<300``), a four-letter one or two
+    three-letter ones seldom."""
     probe_length: float = 8.0
     """Every model is tried on at most this many line heights from the middle of the crop (the
     winner then reads the whole line)."""
@@ -124,17 +149,22 @@ def identify(
     candidates: Sequence[Candidate],
     hint: Sequence[Script] = (),
     options: ScriptOptions = ScriptOptions(),
+    *,
     pixels: npt.NDArray[np.uint8] | None = None,
+    dictionary: Container[str] | None = None,
 ) -> tuple[RecognizedLine, ...]:
     """The best reading of the candidates, each labelled with its script, in the candidates'
     order. With the page's ``pixels`` ((H, W, 3) uint8 BGR, the image the candidates' quads
     refer to), pieces of one text row in a script found on the page are read again as one
-    line, which takes the place of its pieces (so there can be fewer lines than candidates)."""
+    line, which takes the place of its pieces (so there can be fewer lines than candidates).
+    With a ``dictionary`` of Latin-script words (lower case), a Latin page probes fewer lines
+    (see the module's description)."""
     foreign = [s for s in SCRIPTS if s.code != "Grek" and models.available(s)]
     if hint:
         # A hint narrows the search to its scripts (a Latin or CJK hint: no foreign search).
         foreign = [s for s in foreign if s in hint]
-    search = _Search(models, foreign, options)
+    latin_page = dictionary is not None and _latin_page(candidates, dictionary, options)
+    search = _Search(models, foreign, options, dictionary if latin_page else None)
     for script in hint:
         if script in foreign:
             search.page.append(script)
@@ -247,10 +277,18 @@ def _lookalike(line: RecognizedLine) -> bool:
 class _Search:
     """The models tried on one page, and the scripts found on it so far."""
 
-    def __init__(self, models: TesseractModels, foreign: list[Script], options: ScriptOptions):
+    def __init__(
+        self,
+        models: TesseractModels,
+        foreign: list[Script],
+        options: ScriptOptions,
+        latin_page: Container[str] | None = None,
+    ):
         self.models = models
         self.foreign = foreign
         self.options = options
+        self.latin_page = latin_page
+        """On a Latin page, its dictionary (see ``_probe_worthy``)."""
         self.page: list[Script] = []
         self.near: dict[Script, list[int]] = {}
         """Near misses: a script and the suspects its probe nearly read."""
@@ -290,7 +328,9 @@ class _Search:
         """The best reading of the suspect ``candidate`` (number ``index`` on the page)."""
         best = self._best(candidate, list(self.page), None)
         probe = (
-            self.probes_left > 0 and self.misses_left > 0 and _probe_worthy(candidate, self.options)
+            self.probes_left > 0
+            and self.misses_left > 0
+            and _probe_worthy(candidate, self.options, self.latin_page)
         )
         if (best is None or best.score < self.options.sure) and probe:
             self.probes_left -= 1
@@ -383,25 +423,65 @@ def _accepted(reading: TesseractReading, options: ScriptOptions) -> bool:
     return _own_letters(reading) >= options.long_reading or reading.score >= options.accept_short
 
 
-def _probe_worthy(candidate: Candidate, options: ScriptOptions) -> bool:
+def _probe_worthy(
+    candidate: Candidate, options: ScriptOptions, latin_page: Container[str] | None = None
+) -> bool:
     """Whether a suspect is worth trying every model on. PP-OCR reads a line in a script it
     does not know as a few look-alike characters, or as a jumble of letters, digits and mixed
     case (Hebrew as ``C4 tt UXLα t4L1``); a line it reads as dense, word-shaped Latin
-    (handwriting, blur: ``we im can en D book``) is Latin it reads poorly."""
+    (handwriting, blur: ``we im can en D book``) is Latin it reads poorly. On a Latin page
+    (``latin_page`` is then its dictionary) so is any line read in Latin letters or digits,
+    unless it is sparse or a jumble with too few letters in dictionary words
+    (``jumble_words``)."""
     line = candidate.line
-    if label(line).script != "Latn":
-        return True
+    code = label(line).script
     letters = sum(c.isalpha() for c in line.text)
+    shaped = _shaped_letters(line.text)
+    if latin_page is not None:
+        if code not in ("Latn", "") or _density(line) < options.sparse:
+            return True
+        jumbled = shaped < options.jumble_shaped * letters
+        known = sum(len(word) for word in _words(line.text) if word.lower() in latin_page)
+        return jumbled and known < options.jumble_words
+    if code != "Latn":
+        return True
     if letters / max(line.aspect, 0.5) < options.dense_latin:
         return True
-    shaped = sum(len(token) for token in _letter_tokens(line.text) if _word_shaped(token))
     return shaped < options.word_shaped * letters
+
+
+def _words(text: str) -> list[str]:
+    """The runs of three letters or more in ``text`` (``have8iim`` holds ``have`` and
+    ``iim``)."""
+    return [run for run in _LETTER_RUN.findall(text) if len(run) >= 3]
+
+
+_LETTER_RUN = re.compile(r"[^\W\d_]+")
+
+
+def _latin_page(
+    candidates: Sequence[Candidate], dictionary: Container[str], options: ScriptOptions
+) -> bool:
+    """Whether PP-OCR read the page as a Latin-script language (``latin_page_words``)."""
+    words = [
+        word
+        for candidate in candidates
+        if label(candidate.line).script == "Latn"
+        for word in _words(candidate.line.text)
+    ]
+    known = sum(word.lower() in dictionary for word in words)
+    return known >= options.latin_page_words and known >= options.latin_page_share * len(words)
 
 
 def _letter_tokens(text: str) -> list[str]:
     """The space-separated tokens of ``text`` that hold a letter, outer punctuation stripped."""
     tokens = (t.strip(".,;:!?'\"()[]<>-_") for t in text.split())
     return [t for t in tokens if any(c.isalpha() for c in t)]
+
+
+def _shaped_letters(text: str) -> int:
+    """How many letters of ``text`` are in word-shaped tokens."""
+    return sum(len(token) for token in _letter_tokens(text) if _word_shaped(token))
 
 
 def _word_shaped(token: str) -> bool:
@@ -427,6 +507,11 @@ def _suspect(candidate: Candidate, options: ScriptOptions) -> bool:
     line = candidate.line
     if _density(line) < options.sparse or line.confidence < options.doubtful:
         return True
+    if line.confidence < options.jumble_doubtful and label(line).script == "Latn":
+        tokens = _letter_tokens(line.text)
+        letters = sum(c.isalpha() for c in line.text)
+        if len(tokens) >= 2 and _shaped_letters(line.text) < options.jumble_shaped * letters:
+            return True
     return (
         (candidate.crop.turn + options.page_turn) % 4 in (1, 3)
         and label(line).script in ("Hani", "Jpan")
