@@ -22,6 +22,8 @@ accuracy column compares like with like):
 * ``photo``: whole 1280x720 icdar15 scene photos (Google Glass) with the most cared words.
 * ``page``: dense document pages: two FUNSD forms (about 760x1000, 100-200 words) and two SROIE
   receipts (about 1000x1500-2100); the two 4961x7016 SROIE scans are left out as outliers.
+* ``handwriting`` (not run by default): the 10 handwritten letter and will pages of
+  ``handwriting_en`` and ``handwriting_fr`` (about 1300x2200 and 1500x2000).
 
 Every engine is warmed up first with one uncounted call on the first image of each kind run.
 See bench/README.md, "Speed benchmark", for the columns and the checks.
@@ -86,6 +88,9 @@ class Sample:
         return f"{self.subset}/{self.image}{suffix}"
 
 
+_HW_EN = ("163_001", "167_001", "167_003", "92_001", "92_002")
+_HW_FR = ("AD78_0038-0", "AD78_0084-1", "AN_0008-3", "AN_0121-2", "AN_0181-0")
+
 KINDS: dict[str, tuple[Sample, ...]] = {
     "label": (
         Sample("label", "icdar15", "train_img_185.jpg", (40, 185, 365, 265)),  # TIONG WOON ...
@@ -105,12 +110,24 @@ KINDS: dict[str, tuple[Sample, ...]] = {
         Sample("page", "funsd", "0001477983.png"),
         Sample("page", "sroie", "sroie_071.jpg"),
     ),
+    "handwriting": (
+        *(Sample("handwriting", "handwriting_en", f"JDH_2_16_{i}.jpg") for i in _HW_EN),
+        *(
+            Sample("handwriting", "handwriting_fr", f"TestamentsDePoilus_will_{i}.jpg")
+            for i in _HW_FR
+        ),
+    ),
 }
+DEFAULT_KINDS = ("label", "photo", "page")
+"""``handwriting`` is opt-in: every page of both handwriting subsets, where script
+identification costs most (``--engines openread,openread-noscripts`` shows what it costs)."""
 KIND_NOTES = {
     "label": "label-sized crops (300-400 px wide, 1-8 short lines) of icdar15 signs and SROIE "
     "receipt headers",
     "photo": "whole 1280x720 icdar15 scene photos",
     "page": "dense pages: FUNSD forms (~760x1000) and SROIE receipts (~1000x1500-2100)",
+    "handwriting": "every handwritten page of handwriting_en and handwriting_fr (~1300x2200, "
+    "~1500x2000)",
 }
 
 
@@ -589,7 +606,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", type=Path, default=default_data_dir(), help="eval-data dir")
-    parser.add_argument("--kinds", type=_csv, default=list(KINDS), help="label,photo,page")
+    parser.add_argument("--kinds", type=_csv, default=list(DEFAULT_KINDS), help=",".join(KINDS))
     parser.add_argument("--limit", type=int, default=None, help="first N images of each kind")
     parser.add_argument("--repeat", type=int, default=3, help="timed calls per image and engine")
     parser.add_argument(
