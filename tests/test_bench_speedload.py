@@ -203,6 +203,16 @@ def test_body_check_catches_mixed_up_and_broken_answers() -> None:
     assert load.body_problem(b"[]", image, expected) is not None
 
 
+def test_every_kind_names_real_images_and_has_a_note(eval_data: Path, tmp_path: Path) -> None:
+    assert set(speed.KIND_NOTES) == set(speed.KINDS)
+    assert set(speed.DEFAULT_KINDS) < set(speed.KINDS)
+    hand = speed.KINDS["handwriting"]
+    pages = speed.prepare(eval_data, hand, tmp_path)
+    assert len(pages) == 10
+    assert all(page.image.is_file() for page in pages)
+    assert {page.subset for page in pages} == {"handwriting_en", "handwriting_fr"}
+
+
 def test_crop_items_keeps_inside_marks_cut_drops_outside() -> None:
     def box(x1: float, y1: float, x2: float, y2: float) -> Polygon:
         return ((x1, y1), (x2, y1), (x2, y2), (x1, y2))
