@@ -435,19 +435,18 @@ def _probe_worthy(
     (``jumble_words``)."""
     line = candidate.line
     code = label(line).script
-    letters = sum(c.isalpha() for c in line.text)
-    shaped = _shaped_letters(line.text)
+    shaped = _shaped_share(line.text)
     if latin_page is not None:
         if code not in ("Latn", "") or _density(line) < options.sparse:
             return True
-        jumbled = shaped < options.jumble_shaped * letters
         known = sum(len(word) for word in _words(line.text) if word.lower() in latin_page)
-        return jumbled and known < options.jumble_words
+        return shaped < options.jumble_shaped and known < options.jumble_words
     if code != "Latn":
         return True
+    letters = sum(c.isalpha() for c in line.text)
     if letters / max(line.aspect, 0.5) < options.dense_latin:
         return True
-    return shaped < options.word_shaped * letters
+    return shaped < options.word_shaped
 
 
 def _words(text: str) -> list[str]:
@@ -479,9 +478,12 @@ def _letter_tokens(text: str) -> list[str]:
     return [t for t in tokens if any(c.isalpha() for c in t)]
 
 
-def _shaped_letters(text: str) -> int:
-    """How many letters of ``text`` are in word-shaped tokens."""
-    return sum(len(token) for token in _letter_tokens(text) if _word_shaped(token))
+def _shaped_share(text: str) -> float:
+    """The share of the letters of ``text`` that are in word-shaped tokens (1 with none)."""
+    letters = sum(c.isalpha() for c in text)
+    if letters == 0:
+        return 1.0
+    return sum(len(token) for token in _letter_tokens(text) if _word_shaped(token)) / letters
 
 
 def _word_shaped(token: str) -> bool:
@@ -507,11 +509,13 @@ def _suspect(candidate: Candidate, options: ScriptOptions) -> bool:
     line = candidate.line
     if _density(line) < options.sparse or line.confidence < options.doubtful:
         return True
-    if line.confidence < options.jumble_doubtful and label(line).script == "Latn":
-        tokens = _letter_tokens(line.text)
-        letters = sum(c.isalpha() for c in line.text)
-        if len(tokens) >= 2 and _shaped_letters(line.text) < options.jumble_shaped * letters:
-            return True
+    if (
+        line.confidence < options.jumble_doubtful
+        and label(line).script == "Latn"
+        and len(_letter_tokens(line.text)) >= 2
+        and _shaped_share(line.text) < options.jumble_shaped
+    ):
+        return True
     return (
         (candidate.crop.turn + options.page_turn) % 4 in (1, 3)
         and label(line).script in ("Hani", "Jpan")
