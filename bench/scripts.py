@@ -3,7 +3,7 @@
     python -m bench.scripts [--data DIR] [--subsets a,b] [--limit N] [--threads N]
 
 openread labels every line with the script it was read in (``Line.script``). For each image,
-the letters of the ground truth are counted per script (Unicode ranges, ``openread.script``)
+the letters of the ground truth are counted per script (Unicode ranges, ``openread.scripts.script``)
 and so are the letters openread returned, each line's letters counted under that line's label.
 The figures, per subset (letters summed over its images):
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import openread
-from openread.script import SCRIPTS, letters_in
+from openread.scripts.script import SCRIPTS, letters_in
 
 from .accuracy import GtPage, _gt_bow_text, available_subsets, default_data_dir, load_subset
 from .metrics import Region, drop_dont_care

@@ -1,4 +1,4 @@
-"""atheris harness for stage 1 (``openread.decode``).
+"""atheris harness for stage 1 (``openread.pipeline.decode``).
 
     python fuzz/make_corpus.py
     python fuzz/fuzz_decode.py -atheris_runs=10000 fuzz/corpus/decode
@@ -26,8 +26,8 @@ with atheris.instrument_imports(include=["openread", "PIL"]):
     from PIL import Image
 
     Image.init()  # import every format plugin now, so that they are instrumented too
-    from openread.decode import DecodedImage, load_image
     from openread.errors import OpenReadError
+    from openread.pipeline.decode import DecodedImage, load_image
     from openread.settings import ImageLimits
 
 DEFAULT_LIMITS = ImageLimits()

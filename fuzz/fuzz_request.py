@@ -43,10 +43,10 @@ import h11
 import make_corpus
 
 with atheris.instrument_imports(include=["openread", "starlette", "python_multipart"]):
-    from openread.decode import load_image
     from openread.engine import Engine
+    from openread.http import create_app
+    from openread.pipeline.decode import load_image
     from openread.result import ReadResult
-    from openread.server import create_app
     from openread.settings import Settings
 
 API_KEY = make_corpus.API_KEY

@@ -3,8 +3,9 @@ committed).
 
     python fuzz/make_corpus.py            # -> fuzz/corpus/decode/*, fuzz/corpus/request/*
 
-``decode``: small valid images of every format ``openread.decode`` accepts (JPEG, PNG, GIF, BMP,
-WEBP, ICO, TIFF, MPO) in the modes and encodings that take different paths through Pillow and
+``decode``: small valid images of every format ``openread.pipeline.decode`` accepts (JPEG, PNG,
+GIF, BMP, WEBP, ICO, TIFF, MPO) in the modes and encodings that take different paths through
+Pillow and
 ``decode._to_bgr`` (alpha, palette + transparency, 16-bit, float, 1-bit, CMYK, progressive,
 interlaced, compressed TIFF, several frames, an EXIF orientation), plus a few tiny ones below the
 minimum side.

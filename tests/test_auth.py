@@ -1,4 +1,4 @@
-"""API keys from a keys file, rotated without a restart (``openread.auth.KeyRing``).
+"""API keys from a keys file, rotated without a restart (``openread.http.auth.KeyRing``).
 
 Unit tests drive a ``KeyRing`` with a fake clock (no sleeping) and a keys file whose every
 version gets its own mtime; one end-to-end test rotates the key of a real ``openread serve``.
@@ -21,9 +21,9 @@ import pytest
 from starlette.applications import Starlette
 
 from openread import Settings, SettingsError
-from openread.auth import KeyRing, parse_keys
 from openread.cli import build_parser, serve_settings
-from openread.server import create_app
+from openread.http import create_app
+from openread.http.auth import KeyRing, parse_keys
 from serving import ANALYZE, QUERY, clean_env, openread_command, png_bytes, start_server
 
 KEY_A = "rotate-key-a-1c9e5f"
@@ -59,7 +59,7 @@ class KeysFile:
 
 
 class Records(logging.Handler):
-    """Keeps the records of the ``openread.auth`` logger (whatever the root logger does)."""
+    """Keeps the records of the ``openread.http.auth`` logger (whatever the root logger does)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -74,7 +74,7 @@ class Records(logging.Handler):
 
 @pytest.fixture
 def records() -> Iterator[Records]:
-    logger = logging.getLogger("openread.auth")
+    logger = logging.getLogger("openread.http.auth")
     handler = Records()
     old_level = logger.level
     logger.addHandler(handler)

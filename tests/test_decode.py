@@ -19,7 +19,7 @@ from openread import (
     InvalidImageSizeError,
     InvalidRequestError,
 )
-from openread.decode import decode_bytes, load_image
+from openread.pipeline.decode import decode_bytes, load_image
 
 LIMITS = ImageLimits()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from openread.detect import DetectOptions, _prepare
+from openread.pipeline.detect import DetectOptions, _prepare
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from openread import Engine, ImageLimits, InvalidImageFormatError, InvalidRequestError
-from openread.decode import load_image
-from openread.server import ANALYZE_PATH, BAD_BODY_MESSAGE
+from openread.http import ANALYZE_PATH, BAD_BODY_MESSAGE
+from openread.pipeline.decode import load_image
 from test_request_properties import (
     KEY,
     PNG,

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openread.layout import build, reading_order
-from openread.orient import page_turn, turn_image, unturn_points
-from openread.recognize import Char, RecognizedLine
+from openread.pipeline.layout import build, reading_order
+from openread.pipeline.orient import page_turn, turn_image, unturn_points
+from openread.pipeline.recognize import Char, RecognizedLine
+from openread.pipeline.words import Extent, LineWords, WordSpan, split_words, tokenize
 from openread.result import Point
-from openread.words import Extent, LineWords, WordSpan, split_words, tokenize
 
 
 def words_of(text: str, apart: bool = True) -> list[str]:

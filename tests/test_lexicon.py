@@ -12,14 +12,14 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from openread import Engine, Settings
-from openread.lexicon import (
+from openread.models import resolve
+from openread.pipeline.lexicon import (
     LEXICON_FILES,
     Lexicon,
     case_like,
     ctc_log_likelihood,
     ctc_log_likelihoods,
 )
-from openread.models import resolve
 
 
 def brute_force(probs: np.ndarray, label: list[int]) -> float:

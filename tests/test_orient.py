@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from openread import Engine
-from openread.orient import OrientOptions, _flip_probabilities
+from openread.pipeline.orient import OrientOptions, _flip_probabilities
 
 
 def test_classifier_batches_do_not_change_the_answer(engine: Engine) -> None:

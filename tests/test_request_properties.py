@@ -28,8 +28,8 @@ from starlette.applications import Starlette
 
 from openread import Engine, ReadResult, Settings
 from openread.engine import ImageInput
-from openread.script import language_scripts
-from openread.server import ANALYZE_PATH, create_app
+from openread.http import ANALYZE_PATH, create_app
+from openread.scripts.script import language_scripts
 
 KEY = "property-key"
 ROOT_PATH = "/proxy"

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from openread import rows
-from openread.orient import LineCrop
+from openread.pipeline import rows
+from openread.pipeline.orient import LineCrop
 
 
 def box(

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from starlette.applications import Starlette
 
 from openread import Engine, Settings
-from openread.server import ANALYZE_PATH, create_app
+from openread.http import ANALYZE_PATH, create_app
 from test_request_properties import AppClient, OnceEngine
 
 CHECKS = [

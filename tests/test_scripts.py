@@ -23,14 +23,15 @@ from azure.ai.vision.imageanalysis.models import VisualFeatures
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
-from openread import Engine, scriptid
+from openread import Engine
 from openread.errors import ModelError
 from openread.models import TESSDATA_MANIFEST
-from openread.orient import LineCrop
-from openread.recognize import Char, RecognizedLine
-from openread.script import SCRIPTS, by_code, language_scripts, script_of_text
+from openread.pipeline.orient import LineCrop
+from openread.pipeline.recognize import Char, RecognizedLine
+from openread.scripts import scriptid
+from openread.scripts.script import SCRIPTS, by_code, language_scripts, script_of_text
+from openread.scripts.tesseract import LATIN_MODEL, TesseractModels
 from openread.settings import ImageLimits
-from openread.tesseract import LATIN_MODEL, TesseractModels
 from serving import API_KEY, ServerProcess, busy_server, main_server, openread_command, server_logs
 from test_sdk import client_for
 

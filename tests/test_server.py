@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from openread import Settings
-from openread.server import create_app
+from openread.http import create_app
 from serving import (
     ANALYZE,
     API_KEY,

@@ -14,7 +14,7 @@ import pytest
 
 from openread import ImageLimits, Settings
 from openread.errors import ImageBytesSizeError, ImageUrlError
-from openread.urlfetch import fetch_image, refusal_reason
+from openread.http.urlfetch import fetch_image, refusal_reason
 from serving import ImageHost, image_host
 
 __all__ = ["image_host"]

@@ -154,7 +154,7 @@ def _limits(args: argparse.Namespace, base: ImageLimits) -> ImageLimits:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import serve
+    from .http import serve
 
     return serve(serve_settings(args, Settings.from_env()))
 

@@ -14,21 +14,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from . import decode, detect, layout, orient, recognize, scriptid, words
 from .models import ModelStore
+from .pipeline import decode, detect, layout, orient, recognize, words
+from .pipeline.decode import ImageInput
 from .result import ReadResult
-from .script import PPOCR, SCRIPTS, Script, language_scripts
+from .scripts import scriptid
+from .scripts.script import PPOCR, SCRIPTS, Script, language_scripts
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from PIL import Image
+    pass
 
 __all__ = ["Engine", "ImageInput", "ScriptSupport", "read"]
 
@@ -41,19 +42,6 @@ class ScriptSupport:
     script: Script
     recognizer: str
     available: bool
-
-
-ImageInput = Union[
-    bytes,
-    bytearray,
-    memoryview,
-    str,
-    "os.PathLike[str]",
-    "Image.Image",
-    npt.NDArray[np.uint8],
-]
-"""What ``read`` accepts: encoded image bytes, a file path (never a URL: strings are paths),
-a PIL image, or an array of shape (H, W) or (H, W, 3) RGB / (H, W, 4) RGBA, dtype uint8."""
 
 
 class Engine:

@@ -22,8 +22,8 @@ from .errors import ModelError
 from .parallel import session_options
 
 if TYPE_CHECKING:
-    from .lexicon import Lexicon
-    from .tesseract import TesseractModels
+    from .pipeline.lexicon import Lexicon
+    from .scripts.tesseract import TesseractModels
 
 __all__ = [
     "MANIFEST",
@@ -261,8 +261,8 @@ class ModelStore:
         scripts: bool = True,
         tessdata: Path | None = None,
     ) -> ModelStore:
-        from .lexicon import Lexicon
-        from .tesseract import TesseractModels
+        from .pipeline.lexicon import Lexicon
+        from .scripts.tesseract import TesseractModels
 
         recognizer = OnnxModel(RECOGNIZER, threads)
         symbols = recognizer.metadata.get("character")

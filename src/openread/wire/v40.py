@@ -1,4 +1,4 @@
-"""The one module that builds Azure's wire JSON (Image Analysis 4.0 ``analyze`` and errors).
+"""Azure's Image Analysis 4.0 ``analyze`` body (api-versions 2023-10-01 and 2024-02-01).
 
 The shapes are Azure's own (``ImageAnalysisResult`` of api-version 2023-10-01), typed here as
 ``TypedDict``s so that the structure is checked by mypy. Keys are emitted in the order the live
@@ -7,23 +7,11 @@ service uses, which makes diffs against Azure output easy.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
-from .errors import OpenReadError
-from .result import Line, Point, Quad, ReadResult, Word
+from ..result import Line, Point, Quad, ReadResult, Word
 
-if TYPE_CHECKING:
-    from .engine import ScriptSupport
-
-__all__ = [
-    "AnalyzeResultJson",
-    "ErrorJson",
-    "dumps",
-    "error_json",
-    "to_azure_json",
-]
+__all__ = ["AnalyzeResultJson", "LineJson", "PointJson", "WordJson", "to_azure_json"]
 
 
 class PointJson(TypedDict):
@@ -66,21 +54,6 @@ class AnalyzeResultJson(TypedDict):
     modelVersion: str
     metadata: MetadataJson
     readResult: NotRequired[ReadResultJson]
-
-
-class InnerErrorJson(TypedDict):
-    code: str
-    message: str
-
-
-class ErrorBodyJson(TypedDict):
-    code: str
-    message: str
-    innererror: NotRequired[InnerErrorJson]
-
-
-class ErrorJson(TypedDict):
-    error: ErrorBodyJson
 
 
 def _polygon(quad: Quad) -> list[PointJson]:
@@ -126,49 +99,3 @@ def to_azure_json(
             "blocks": [{"lines": [_line(line, scripts) for line in b.lines]} for b in result.blocks]
         }
     return body
-
-
-class ScriptJson(TypedDict):
-    code: str
-    name: str
-    recognizer: str
-    available: bool
-    rightToLeft: bool
-    languages: list[str]
-
-
-class LanguagesJson(TypedDict):
-    scripts: list[ScriptJson]
-
-
-def languages_json(supports: Sequence[ScriptSupport]) -> LanguagesJson:
-    """The body of ``GET /openread/languages`` (and ``openread languages --json``)."""
-    return {
-        "scripts": [
-            {
-                "code": s.script.code,
-                "name": s.script.name,
-                "recognizer": s.recognizer,
-                "available": s.available,
-                "rightToLeft": s.script.rtl,
-                "languages": list(s.script.languages),
-            }
-            for s in supports
-        ]
-    }
-
-
-def error_json(error: OpenReadError) -> ErrorJson:
-    """Azure's error envelope for ``error``."""
-    body: ErrorBodyJson = {"code": error.code, "message": error.message}
-    if error.inner_code is not None:
-        body["innererror"] = {
-            "code": error.inner_code,
-            "message": error.inner_message or error.message,
-        }
-    return {"error": body}
-
-
-def dumps(body: AnalyzeResultJson | ErrorJson | LanguagesJson) -> bytes:
-    """Serialise a wire body exactly as the server sends it (UTF-8, compact)."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ModelError
-from .models import TESSDATA_DIRS, TESSDATA_MANIFEST, verify_file
-from .recognize import Char, RecognizedLine, ink_mask
+from ..errors import ModelError
+from ..models import TESSDATA_DIRS, TESSDATA_MANIFEST, verify_file
+from ..pipeline.recognize import Char, RecognizedLine, ink_mask
 from .script import SCRIPTS, Script
 
 __all__ = ["LATIN_MODEL", "TesseractModels", "TesseractOptions", "TesseractReading"]

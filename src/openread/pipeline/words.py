@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from . import script
+from ..scripts import script
 from .recognize import Char, RecognizedLine
 
 __all__ = ["Extent", "LineWords", "WordSpan", "is_cjk", "split_words", "tokenize"]

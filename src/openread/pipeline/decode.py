@@ -14,24 +14,33 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Union
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import (
+from ..errors import (
     ImageBytesSizeError,
     InvalidImageFormatError,
     InvalidImageSizeError,
     InvalidRequestError,
 )
-from .settings import ImageLimits
+from ..settings import ImageLimits
 
-if TYPE_CHECKING:
-    from .engine import ImageInput
+__all__ = ["ACCEPTED_FORMATS", "DecodedImage", "ImageInput", "decode_bytes", "load_image"]
 
-__all__ = ["ACCEPTED_FORMATS", "DecodedImage", "decode_bytes", "load_image"]
+ImageInput = Union[
+    bytes,
+    bytearray,
+    memoryview,
+    str,
+    "os.PathLike[str]",
+    Image.Image,
+    npt.NDArray[np.uint8],
+]
+"""What ``read`` accepts: encoded image bytes, a file path (never a URL: strings are paths),
+a PIL image, or an array of shape (H, W) or (H, W, 3) RGB / (H, W, 4) RGBA, dtype uint8."""
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "ICO", "TIFF", "MPO")
 """Azure's accepted formats; for multi-frame files the first frame is read."""

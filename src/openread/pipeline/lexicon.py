@@ -27,7 +27,7 @@ import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from .models import ModelFile, resolve
+from ..models import ModelFile, resolve
 
 __all__ = [
     "LEXICON_FILES",

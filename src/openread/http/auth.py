@@ -29,11 +29,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import Settings, SettingsError
+from ..settings import Settings, SettingsError
 
 __all__ = ["FileStamp", "KeyRing", "parse_keys"]
 
-log = logging.getLogger("openread.auth")
+log = logging.getLogger("openread.http.auth")
 
 DEFAULT_CHECK_INTERVAL = 1.0
 """Seconds between two looks at the keys file."""

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from . import parallel, rows
-from .orient import LineCrop
-from .recognize import RecognizedLine
+from .. import parallel
+from ..pipeline import rows
+from ..pipeline.orient import LineCrop
+from ..pipeline.recognize import RecognizedLine
 from .script import SCRIPTS, Script, by_code, script_of_text
 from .tesseract import LATIN_MODEL, TesseractModels, TesseractReading
 

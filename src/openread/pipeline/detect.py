@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pyclipper
 
-from .models import OnnxModel
+from ..models import OnnxModel
 
 __all__ = ["DetectOptions", "TextRegion", "detect"]
 

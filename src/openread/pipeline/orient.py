@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from ..models import OnnxModel
 from .detect import TextRegion
-from .models import OnnxModel
 
 __all__ = [
     "LineCrop",

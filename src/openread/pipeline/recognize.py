@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from ..models import ModelStore
 from .lexicon import CorrectOptions, Lexicon, case_like, ctc_log_likelihoods
-from .models import ModelStore
 from .orient import LineCrop, OrientedRegion
 
 __all__ = [

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .result import Block, Line, Point, Quad, ReadResult, Word
+from ..result import Block, Line, Point, Quad, ReadResult, Word
 from .words import Extent, LineWords
 
 __all__ = ["build", "reading_order"]

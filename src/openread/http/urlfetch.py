@@ -31,8 +31,8 @@ from urllib.parse import urljoin
 
 import httpx
 
-from .errors import ImageBytesSizeError, ImageUrlError
-from .settings import Settings
+from ..errors import ImageBytesSizeError, ImageUrlError
+from ..settings import Settings
 
 __all__ = ["UrlPolicy", "fetch_image"]
 

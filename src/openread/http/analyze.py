@@ -1,0 +1,146 @@
+"""Azure's Image Analysis 4.0 ``analyze`` route (``features=read``).
+
+    POST {root_path?}/computervision/imageanalysis:analyze?api-version=...&features=read
+
+Order of checks: key, query parameters, readiness, admission (429 before reading the body),
+content type, then the body (``body``), then the image itself (in the engine, on a worker thread
+admitted by ``parallel.Admission``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import wire
+from ..errors import (
+    BadArgumentError,
+    BusyError,
+    FeatureNotEnabledError,
+    InvalidApiVersionError,
+    MissingFeaturesError,
+    NotSupportedVisualFeatureError,
+)
+from .body import read_image_body
+from .responses import json_response
+from .service import Service
+
+__all__ = ["ANALYZE_PATH", "SUPPORTED_API_VERSIONS", "AnalyzeQuery", "parse_query", "routes"]
+
+ANALYZE_PATH = "/computervision/imageanalysis:analyze"
+SUPPORTED_API_VERSIONS = ("2023-10-01", "2024-02-01")
+
+FEATURES = {
+    "tags": "Tags",
+    "caption": "Caption",
+    "densecaptions": "DenseCaptions",
+    "objects": "Objects",
+    "read": "Read",
+    "smartcrops": "SmartCrops",
+    "people": "People",
+}
+"""Azure's visual feature names (lower case) and how Azure spells them in messages."""
+
+MODEL_VERSION_PATTERN = re.compile(r"^(latest|\d{4}-\d{2}-\d{2})(-preview)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzeQuery:
+    """The validated query of an ``analyze`` request."""
+
+    api_version: str
+    features: tuple[str, ...]
+    model_version: str | None
+    language: str | None = None
+    """A hint (BCP-47); never an error for Read, whatever it names (Azure auto-detects)."""
+    scripts: bool = False
+    """``openread-script=true``: add each line's script to the body (openread's extension)."""
+
+
+def parse_query(params: QueryParams) -> AnalyzeQuery:
+    """Validate the query (names are matched case-insensitively; unknown ones are ignored)."""
+    values: dict[str, list[str]] = {}
+    for name, value in params.multi_items():
+        values.setdefault(name.lower(), []).append(value)
+    api_version = _api_version(values.get("api-version", []))
+    features = _features(values.get("features", []))
+    model_version = _model_version(values.get("model-version", []))
+    language = next((v.strip() for v in values.get("language", []) if v.strip()), None)
+    scripts = any(v.strip().lower() in {"true", "1"} for v in values.get("openread-script", []))
+    return AnalyzeQuery(api_version, features, model_version, language, scripts)
+
+
+def _api_version(given: list[str]) -> str:
+    supported = ", ".join(SUPPORTED_API_VERSIONS)
+    if not given or not given[0].strip():
+        raise InvalidApiVersionError(
+            f"The api-version query parameter is missing. Supported versions: {supported}."
+        )
+    version = given[0].strip()
+    if version not in SUPPORTED_API_VERSIONS:
+        raise InvalidApiVersionError(
+            f"The api-version '{version[:40]}' is not supported. Supported versions: {supported}."
+        )
+    return version
+
+
+def _features(given: list[str]) -> tuple[str, ...]:
+    names = [item.strip().lower() for value in given for item in value.split(",")]
+    names = [name for name in names if name]
+    if not names:
+        raise MissingFeaturesError()
+    if any(name not in FEATURES for name in names):
+        raise NotSupportedVisualFeatureError(inner_message="Specified feature type is not valid")
+    for name in names:
+        if name != "read":
+            raise FeatureNotEnabledError(
+                f"The feature '{FEATURES[name]}' is not supported by this server; "
+                "openread implements 'read' only."
+            )
+    return tuple(dict.fromkeys(names))
+
+
+def _model_version(given: list[str]) -> str | None:
+    if not given:
+        return None
+    value = given[0].strip()
+    if not MODEL_VERSION_PATTERN.fullmatch(value):
+        raise BadArgumentError(
+            f"The model-version '{value[:40]}' is not valid: use 'latest' or a date "
+            "'YYYY-MM-DD', optionally followed by '-preview'."
+        )
+    return value
+
+
+def routes(service: Service) -> list[Route]:
+    """The ``analyze`` route, at the root and under ``root_path``."""
+
+    async def analyze(request: Request) -> Response:
+        service.authenticate(request.headers)
+        query = parse_query(request.query_params)
+        engine, admission = service.require_ready()
+        if admission.in_flight >= admission.workers + admission.max_queue:
+            raise BusyError(retry_after=admission.retry_after)  # before reading the body
+        received = time.perf_counter()
+        body = await read_image_body(request, service.settings)
+        data = body if isinstance(body, bytes) else await service.download(body)
+        processed = time.perf_counter()
+        result = await admission.run(lambda: engine.read(data, language=query.language))
+        done = time.perf_counter()
+        headers = {
+            "ms-vision-response-time-input-received": str(round((processed - received) * 1000)),
+            "ms-vision-response-time-input-processed": str(round((done - processed) * 1000)),
+        }
+        body_json = wire.to_azure_json(
+            result, include_read="read" in query.features, scripts=query.scripts
+        )
+        return json_response(body_json, headers)
+
+    paths = dict.fromkeys([ANALYZE_PATH, service.settings.root_path + ANALYZE_PATH])
+    return [Route(path, analyze, methods=["POST"]) for path in paths]

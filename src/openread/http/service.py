@@ -1,0 +1,110 @@
+"""The server's state, shared by every router: settings, the engine, admission, readiness, keys.
+
+The lifespan loads the engine (unless one was given), warms it up and creates the admission
+control; until then ``require_ready`` raises ``NotReadyError`` (503).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+
+from ..engine import Engine
+from ..errors import AuthenticationError, ImageUrlError, NotReadyError, OpenReadError
+from ..parallel import Admission
+from ..settings import Settings
+from . import urlfetch
+from .auth import KeyRing
+from .body import ImageUrl
+
+__all__ = ["Service"]
+
+log = logging.getLogger("openread.http")
+
+URL_DISABLED_MESSAGE = (
+    "The provided image url is not accessible. URL input is disabled on this server "
+    "(set OPENREAD_URL_FETCH=true)."
+)
+URL_FETCH_WORKERS = 4
+URL_FETCH_QUEUE = 32
+
+
+class Service:
+    """The server's state (engine, admission, readiness) and what every route needs of it."""
+
+    def __init__(self, settings: Settings, engine: Engine | None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.admission: Admission | None = None
+        self.fetches: Admission | None = None
+        self.ready = False
+        self.startup_error: OpenReadError | None = None
+        self._keys = KeyRing.from_settings(settings)  # SettingsError if its file is unreadable
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        try:
+            await self._start()
+        except OpenReadError as exc:
+            self.startup_error = exc
+            log.error("openread cannot start: %s", exc.message)
+            raise
+        try:
+            yield
+        finally:
+            self.ready = False
+
+    async def _start(self) -> None:
+        started = time.perf_counter()
+        engine = self.engine
+        if engine is None:
+            engine = await anyio.to_thread.run_sync(Engine.load, self.settings)
+        await anyio.to_thread.run_sync(engine.warm_up)
+        self.engine = engine
+        self.admission = Admission(self.settings.workers, self.settings.max_queue)
+        self.fetches = Admission(URL_FETCH_WORKERS, URL_FETCH_QUEUE)
+        self.ready = True
+        log.info(
+            "engine ready in %.1f s (workers=%d, max_queue=%d, threads=%d, auth=%s, url_fetch=%s)",
+            time.perf_counter() - started,
+            self.settings.workers,
+            self.settings.max_queue,
+            self.settings.threads,
+            "on" if self._keys.enabled else "off",
+            "on" if self.settings.url_fetch else "off",
+        )
+
+    def authenticate(self, headers: Headers) -> None:
+        """Require one of the configured keys (when there are any, or a keys file)."""
+        if not self._keys.enabled:
+            return
+        supplied = headers.get("ocp-apim-subscription-key")
+        if supplied is None:
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            supplied = token.strip() if scheme.lower() == "bearer" else None
+        if supplied is None:
+            raise AuthenticationError()
+        if not self._keys.matches(supplied):
+            raise AuthenticationError()
+
+    def require_ready(self) -> tuple[Engine, Admission]:
+        """The engine and its admission control, or ``NotReadyError`` (or the startup error)."""
+        if not self.ready or self.engine is None or self.admission is None:
+            raise self.startup_error or NotReadyError()
+        return self.engine, self.admission
+
+    async def download(self, body: ImageUrl) -> bytes:
+        """The image a ``{"url": ...}`` body names (``ImageUrlError`` if URL input is off)."""
+        if not self.settings.url_fetch:
+            raise ImageUrlError(URL_DISABLED_MESSAGE)
+        fetches = self.fetches
+        if fetches is None:
+            raise NotReadyError()
+        settings = self.settings
+        return await fetches.run(lambda: urlfetch.fetch_image(body.url, settings))

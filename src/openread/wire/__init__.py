@@ -1,0 +1,19 @@
+"""Azure's wire JSON, one module per dialect: ``v40`` (Image Analysis 4.0 ``analyze``), the
+error envelope every version shares (``errors``), and openread's own ``languages`` body.
+``dumps`` is the one serialiser of every body the server sends."""
+
+from __future__ import annotations
+
+from .errors import ErrorJson, dumps, error_json
+from .languages import LanguagesJson, languages_json
+from .v40 import AnalyzeResultJson, to_azure_json
+
+__all__ = [
+    "AnalyzeResultJson",
+    "ErrorJson",
+    "LanguagesJson",
+    "dumps",
+    "error_json",
+    "languages_json",
+    "to_azure_json",
+]
