@@ -20,9 +20,9 @@ from openread.wire import dumps, error_json, to_azure_json
 def test_public_api_is_pinned() -> None:
     assert sorted(openread.__all__) == sorted(
         [
-            "Block", "BusyError", "Engine", "ImageBytesSizeError", "ImageInput", "ImageLimits",
-            "ImageUrlError", "InternalError", "InvalidImageFormatError", "InvalidImageSizeError",
-            "InvalidRequestError", "Line", "ModelError", "OpenReadError", "Point", "ReadResult",
+            "Appearance", "Block", "BusyError", "Engine", "ImageBytesSizeError", "ImageInput",
+            "ImageLimits", "ImageUrlError", "InternalError", "InvalidImageFormatError",
+            "InvalidImageSizeError", "InvalidRequestError", "Line", "ModelError", "OpenReadError", "Point", "ReadResult",
             "Settings", "SettingsError", "Word", "__version__", "read", "to_azure_json",
         ]
     )  # fmt: skip

@@ -23,13 +23,14 @@ from .errors import (
     ModelError,
     OpenReadError,
 )
-from .result import Block, Line, Point, ReadResult, Word
+from .result import Appearance, Block, Line, Point, ReadResult, Word
 from .settings import ImageLimits, Settings, SettingsError
 from .wire import to_azure_json
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Appearance",
     "Block",
     "BusyError",
     "Engine",

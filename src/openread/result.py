@@ -10,8 +10,9 @@ the objects are built, so a ``ReadResult`` that exists is a valid one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["Block", "Line", "Point", "Quad", "ReadResult", "Word"]
+__all__ = ["Appearance", "Block", "Line", "Point", "Quad", "ReadResult", "Word"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,21 @@ class Word:
 
 
 @dataclass(frozen=True, slots=True)
+class Appearance:
+    """How a line is written (Azure v3.2's ``appearance.style``): by hand or not."""
+
+    style: Literal["handwriting", "other"]
+    confidence: float
+    """How sure the classifier is of ``style``, in [0, 1]."""
+
+    def __post_init__(self) -> None:
+        if self.style not in ("handwriting", "other"):
+            raise ValueError(f"style is 'handwriting' or 'other', got {self.style!r}")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
+
+
+@dataclass(frozen=True, slots=True)
 class Line:
     """A line of text: its words in reading order; ``text`` is the words joined by spaces."""
 
@@ -60,6 +76,8 @@ class Line:
     """ISO 15924 code of the script the line was read as (``Latn``, ``Cyrl``, ``Arab`` ...;
     ``""`` when it has no letters). Not on Azure's wire (4.0 dropped per-line language); the
     server adds it only when asked (see ``wire``)."""
+    appearance: Appearance | None = None
+    """Handwritten or not, when the style stage has classified the line (``None`` otherwise)."""
 
     def __post_init__(self) -> None:
         if not self.words:
