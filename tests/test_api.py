@@ -22,8 +22,9 @@ def test_public_api_is_pinned() -> None:
         [
             "Appearance", "Block", "BusyError", "Engine", "ImageBytesSizeError", "ImageInput",
             "ImageLimits", "ImageUrlError", "InternalError", "InvalidImageFormatError",
-            "InvalidImageSizeError", "InvalidRequestError", "Line", "ModelError", "OpenReadError", "Point", "ReadResult",
-            "Settings", "SettingsError", "Word", "__version__", "read", "to_azure_json",
+            "InvalidImageSizeError", "InvalidRequestError", "Line", "ModelError", "OpenReadError",
+            "Point", "ReadResult", "Settings", "SettingsError", "Word", "__version__", "read",
+            "to_azure_json",
         ]
     )  # fmt: skip
 
