@@ -2,7 +2,7 @@
 
     openread serve [--host H] [--port P] [--tls-cert F --tls-key F] [--api-key K ...]
                    [--api-keys-file PATH] ...
-    openread read IMAGE... [--json] [--language CODE] [--scripts]
+    openread read IMAGE... [--json] [--language CODE] [--scripts] [--styles]
     openread languages [--json]
     openread --version
 
@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--language", help="language hint (BCP-47, e.g. ru); never required")
     read.add_argument(
         "--scripts", action="store_true", help="with --json, add each line's script (ISO 15924)"
+    )
+    read.add_argument(
+        "--styles",
+        action="store_true",
+        help="with --json, add each line's appearance (handwriting or other)",
     )
     languages = commands.add_parser("languages", help="list the scripts and languages read")
     languages.add_argument("--json", action="store_true", help="as JSON")
@@ -107,6 +112,13 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         help="correct doubtful words against word lists (OPENREAD_LEXICON, default on)",
     )
     serve.add_argument(
+        "--lenient-features",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="answer 'read' plus caption/tags/objects/people/smartCrops/denseCaptions with "
+        "readResult only instead of Azure's 400 (OPENREAD_LENIENT_FEATURES, default off)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         help="(OPENREAD_LOG_LEVEL)",
@@ -130,6 +142,7 @@ def serve_settings(args: argparse.Namespace, base: Settings) -> Settings:
         "model_version",
         "lexicon",
         "log_level",
+        "lenient_features",
     )
     changes: dict[str, object] = {
         name: getattr(args, name) for name in direct if getattr(args, name) is not None
@@ -195,11 +208,12 @@ def _print_result(
     as_json: bool,
     scripts: bool,
     several: bool,
+    styles: bool = False,
     out: BinaryIO,
     first: bool,
 ) -> None:
     if as_json:
-        out.write(wire.dumps(wire.to_azure_json(result, scripts=scripts)) + b"\n")
+        out.write(wire.dumps(wire.to_azure_json(result, scripts=scripts, styles=styles)) + b"\n")
         return
     if several:
         separator = "" if first else "\n"
@@ -232,6 +246,7 @@ def _read(args: argparse.Namespace, out: BinaryIO, err: TextIO) -> int:
             path,
             as_json=args.json,
             scripts=args.scripts,
+            styles=args.styles,
             several=several,
             out=out,
             first=not printed,

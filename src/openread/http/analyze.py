@@ -31,10 +31,28 @@ from .body import read_image_body
 from .responses import json_response
 from .service import Service
 
-__all__ = ["ANALYZE_PATH", "SUPPORTED_API_VERSIONS", "AnalyzeQuery", "parse_query", "routes"]
+__all__ = [
+    "ANALYZE_PATH",
+    "GA_API_VERSIONS",
+    "PREVIEW_API_VERSIONS",
+    "SUPPORTED_API_VERSIONS",
+    "AnalyzeQuery",
+    "parse_query",
+    "routes",
+]
 
 ANALYZE_PATH = "/computervision/imageanalysis:analyze"
-SUPPORTED_API_VERSIONS = ("2023-10-01", "2024-02-01")
+GA_API_VERSIONS = ("2023-10-01", "2024-02-01")
+PREVIEW_API_VERSIONS = ("2022-10-12-preview", "2023-02-01-preview", "2023-04-01-preview")
+"""Retired preview versions still used by old clients: answered in the preview ``readResult``
+shape (``wire.preview``)."""
+SUPPORTED_API_VERSIONS = GA_API_VERSIONS + PREVIEW_API_VERSIONS
+
+LENIENT_FEATURES = frozenset(
+    {"caption", "tags", "objects", "people", "smartcrops", "densecaptions"}
+)
+"""Features openread does not have that ``--lenient-features`` lets a ``read`` request name
+(they are left out of the answer)."""
 
 FEATURES = {
     "tags": "Tags",
@@ -61,23 +79,38 @@ class AnalyzeQuery:
     """A hint (BCP-47); never an error for Read, whatever it names (Azure auto-detects)."""
     scripts: bool = False
     """``openread-script=true``: add each line's script to the body (openread's extension)."""
+    styles: bool = False
+    """``openread-style=true``: add each line's ``appearance`` (handwriting or not) to the
+    body (openread's extension)."""
+
+    @property
+    def preview(self) -> bool:
+        """Whether the answer takes the preview ``readResult`` shape (``wire.preview``)."""
+        return self.api_version in PREVIEW_API_VERSIONS
 
 
-def parse_query(params: QueryParams) -> AnalyzeQuery:
-    """Validate the query (names are matched case-insensitively; unknown ones are ignored)."""
+def parse_query(params: QueryParams, *, lenient_features: bool = False) -> AnalyzeQuery:
+    """Validate the query (names are matched case-insensitively; unknown ones are ignored).
+    ``lenient_features``: ``read`` may come with features openread does not have (see
+    ``LENIENT_FEATURES``), which are then ignored instead of refused."""
     values: dict[str, list[str]] = {}
     for name, value in params.multi_items():
         values.setdefault(name.lower(), []).append(value)
     api_version = _api_version(values.get("api-version", []))
-    features = _features(values.get("features", []))
+    features = _features(values.get("features", []), lenient_features)
     model_version = _model_version(values.get("model-version", []))
     language = next((v.strip() for v in values.get("language", []) if v.strip()), None)
-    scripts = any(v.strip().lower() in {"true", "1"} for v in values.get("openread-script", []))
-    return AnalyzeQuery(api_version, features, model_version, language, scripts)
+    scripts = _flag(values.get("openread-script", []))
+    styles = _flag(values.get("openread-style", []))
+    return AnalyzeQuery(api_version, features, model_version, language, scripts, styles)
+
+
+def _flag(given: list[str]) -> bool:
+    return any(v.strip().lower() in {"true", "1"} for v in given)
 
 
 def _api_version(given: list[str]) -> str:
-    supported = ", ".join(SUPPORTED_API_VERSIONS)
+    supported = ", ".join(SUPPORTED_API_VERSIONS)  # GA first
     if not given or not given[0].strip():
         raise InvalidApiVersionError(
             f"The api-version query parameter is missing. Supported versions: {supported}."
@@ -90,15 +123,16 @@ def _api_version(given: list[str]) -> str:
     return version
 
 
-def _features(given: list[str]) -> tuple[str, ...]:
+def _features(given: list[str], lenient: bool) -> tuple[str, ...]:
     names = [item.strip().lower() for value in given for item in value.split(",")]
     names = [name for name in names if name]
     if not names:
         raise MissingFeaturesError()
     if any(name not in FEATURES for name in names):
         raise NotSupportedVisualFeatureError(inner_message="Specified feature type is not valid")
+    ignored = LENIENT_FEATURES if lenient and "read" in names else frozenset()
     for name in names:
-        if name != "read":
+        if name != "read" and name not in ignored:
             raise FeatureNotEnabledError(
                 f"The feature '{FEATURES[name]}' is not supported by this server; "
                 "openread implements 'read' only."
@@ -123,7 +157,9 @@ def routes(service: Service) -> list[Route]:
 
     async def analyze(request: Request) -> Response:
         service.authenticate(request.headers)
-        query = parse_query(request.query_params)
+        query = parse_query(
+            request.query_params, lenient_features=service.settings.lenient_features
+        )
         engine, admission = service.require_ready()
         if admission.in_flight >= admission.workers + admission.max_queue:
             raise BusyError(retry_after=admission.retry_after)  # before reading the body
@@ -137,8 +173,11 @@ def routes(service: Service) -> list[Route]:
             "ms-vision-response-time-input-received": str(round((processed - received) * 1000)),
             "ms-vision-response-time-input-processed": str(round((done - processed) * 1000)),
         }
+        include_read = "read" in query.features
+        if query.preview:
+            return json_response(wire.to_preview_json(result, include_read=include_read), headers)
         body_json = wire.to_azure_json(
-            result, include_read="read" in query.features, scripts=query.scripts
+            result, include_read=include_read, scripts=query.scripts, styles=query.styles
         )
         return json_response(body_json, headers)
 

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from ..result import Line, Point, Quad, ReadResult, Word
+from ..result import Appearance, Line, Point, Quad, ReadResult, Word
 
-__all__ = ["AnalyzeResultJson", "LineJson", "PointJson", "WordJson", "to_azure_json"]
+__all__ = [
+    "AnalyzeResultJson",
+    "AppearanceJson",
+    "LineJson",
+    "PointJson",
+    "StyleJson",
+    "WordJson",
+    "appearance_json",
+    "to_azure_json",
+]
 
 
 class PointJson(TypedDict):
@@ -25,6 +34,18 @@ class WordJson(TypedDict):
     confidence: float
 
 
+class StyleJson(TypedDict):
+    name: str
+    """``handwriting`` or ``other``."""
+    confidence: float
+
+
+class AppearanceJson(TypedDict):
+    """v3.2's ``appearance`` of a line, the same shape in openread's 4.0 extension."""
+
+    style: StyleJson
+
+
 class _LineJsonRequired(TypedDict):
     text: str
     boundingPolygon: list[PointJson]
@@ -35,6 +56,9 @@ class LineJson(_LineJsonRequired, total=False):
     script: str
     """openread's opt-in extension (ISO 15924 code), absent unless asked for; Azure's SDKs
     ignore members they do not know."""
+    appearance: AppearanceJson
+    """openread's opt-in extension (``openread-style=true``), v3.2's ``appearance``: whether
+    the line is handwritten; absent unless asked for, or when the line was not classified."""
 
 
 class BlockJson(TypedDict):
@@ -72,7 +96,12 @@ def _word(word: Word) -> WordJson:
     }
 
 
-def _line(line: Line, scripts: bool) -> LineJson:
+def appearance_json(appearance: Appearance) -> AppearanceJson:
+    """v3.2's ``appearance`` member for a line's ``Appearance``."""
+    return {"style": {"name": appearance.style, "confidence": round(appearance.confidence, 3)}}
+
+
+def _line(line: Line, scripts: bool, styles: bool) -> LineJson:
     body: LineJson = {
         "text": line.text,
         "boundingPolygon": _polygon(line.polygon),
@@ -80,22 +109,31 @@ def _line(line: Line, scripts: bool) -> LineJson:
     }
     if scripts:
         body["script"] = line.script
+    if styles and line.appearance is not None:
+        body["appearance"] = appearance_json(line.appearance)
     return body
 
 
 def to_azure_json(
-    result: ReadResult, *, include_read: bool = True, scripts: bool = False
+    result: ReadResult,
+    *,
+    include_read: bool = True,
+    scripts: bool = False,
+    styles: bool = False,
 ) -> AnalyzeResultJson:
     """The ``analyze`` response body for ``features=read`` (``include_read=False`` leaves
     ``readResult`` out, as Azure does when ``read`` was not requested). ``scripts=True`` adds
     each line's ``script`` (openread's extension, off by default: Azure 4.0 has no such
-    member)."""
+    member); ``styles=True`` adds each classified line's ``appearance`` (v3.2's handwriting
+    style, openread's extension, off by default)."""
     body: AnalyzeResultJson = {
         "modelVersion": result.model_version,
         "metadata": {"width": result.width, "height": result.height},
     }
     if include_read:
         body["readResult"] = {
-            "blocks": [{"lines": [_line(line, scripts) for line in b.lines]} for b in result.blocks]
+            "blocks": [
+                {"lines": [_line(line, scripts, styles) for line in b.lines]} for b in result.blocks
+            ]
         }
     return body
