@@ -2,7 +2,7 @@
 
     openread serve [--host H] [--port P] [--tls-cert F --tls-key F] [--api-key K ...]
                    [--api-keys-file PATH] ...
-    openread read IMAGE... [--json] [--language CODE] [--scripts]
+    openread read IMAGE... [--json] [--language CODE] [--scripts] [--overlay OUT.png]
     openread languages [--json]
     openread --version
 
@@ -11,8 +11,10 @@
 there are several), or with ``--json`` the exact body the server would answer for that image, one
 JSON document per line. Errors go to stderr as ``openread: <path>: <message>``; the exit code is
 the highest ``exit_code`` among the failed images (3 bad input, 4 model files, 1 internal error),
-and the other images are still read. ``languages`` lists the scripts openread knows, the
-languages written in them, and whether their recogniser is installed here.
+and the other images are still read. ``--overlay OUT`` (one image only) also writes the image with
+its line and word polygons and the text drawn on it (``overlay``); an overlay that cannot be
+written is reported like an image that cannot be read. ``languages`` lists the scripts openread
+knows, the languages written in them, and whether their recogniser is installed here.
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--language", help="language hint (BCP-47, e.g. ru); never required")
     read.add_argument(
         "--scripts", action="store_true", help="with --json, add each line's script (ISO 15924)"
+    )
+    read.add_argument(
+        "--overlay",
+        type=Path,
+        metavar="OUT",
+        help="also write the image with the lines, words and text drawn on it (one IMAGE; "
+        "the format follows OUT's extension, e.g. .png)",
     )
     languages = commands.add_parser("languages", help="list the scripts and languages read")
     languages.add_argument("--json", action="store_true", help="as JSON")
@@ -107,6 +116,13 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         help="correct doubtful words against word lists (OPENREAD_LEXICON, default on)",
     )
     serve.add_argument(
+        "--web",
+        dest="web_page",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve the try-it page at / (OPENREAD_WEB_PAGE, default on)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         help="(OPENREAD_LOG_LEVEL)",
@@ -130,6 +146,7 @@ def serve_settings(args: argparse.Namespace, base: Settings) -> Settings:
         "model_version",
         "lexicon",
         "log_level",
+        "web_page",
     )
     changes: dict[str, object] = {
         name: getattr(args, name) for name in direct if getattr(args, name) is not None
@@ -214,12 +231,18 @@ def _read(args: argparse.Namespace, out: BinaryIO, err: TextIO) -> int:
     except SettingsError as exc:
         err.write(f"openread: {exc}\n")
         return EXIT_USAGE
+    usage = _overlay_usage(args)
+    if usage:
+        err.write(f"openread: --overlay: {usage}\n")
+        return EXIT_USAGE
     exit_code = EXIT_OK
     several = len(args.images) > 1
     printed = 0
     for path in args.images:
         try:
             result = reader.read(path, args.language)
+            if args.overlay is not None:
+                _write_overlay(path, result, args.overlay, reader.settings)
         except OpenReadError as exc:
             exit_code = max(exit_code, _report(path, exc, err))
             continue
@@ -239,6 +262,29 @@ def _read(args: argparse.Namespace, out: BinaryIO, err: TextIO) -> int:
         printed += 1
         out.flush()
     return exit_code
+
+
+def _overlay_usage(args: argparse.Namespace) -> str:
+    """Why ``--overlay`` cannot be done as asked ("" when it can)."""
+    if args.overlay is None:
+        return ""
+    if len(args.images) != 1:
+        return "give exactly one IMAGE"
+    from PIL import Image
+
+    if args.overlay.suffix.lower() not in Image.registered_extensions():
+        return f"cannot tell an image format from {args.overlay.name!r} (use .png, .jpg, ...)"
+    return ""
+
+
+def _write_overlay(path: str, result: ReadResult, out: Path, settings: Settings) -> None:
+    from .overlay import draw_overlay
+
+    image = draw_overlay(_read_file(path), result, limits=settings.limits)
+    try:
+        image.save(out)
+    except (OSError, ValueError) as exc:
+        raise InvalidRequestError(f"cannot write the overlay {out}: {exc}") from exc
 
 
 def _report(path: str, error: OpenReadError, err: TextIO) -> int:

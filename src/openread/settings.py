@@ -27,6 +27,7 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_SCRIPTS | true | read scripts PP-OCR lacks (Cyrillic, Arabic, Hebrew, Indic, Hangul, Thai ...) with Tesseract script models; false = PP-OCR's scripts only |
 | OPENREAD_TESSDATA | (Debian's directory) | directory holding the Tesseract ``<Script>.traineddata`` files |
 | OPENREAD_LOG_LEVEL | info | log level of the server |
+| OPENREAD_WEB_PAGE | true | serve the try-it page at ``/`` (and under ``root_path``); false = no page, ``/`` answers 404 |
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class Settings:
     scripts: bool = True
     tessdata: Path | None = None
     log_level: str = "info"
+    web_page: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -196,4 +198,5 @@ class Settings:
             scripts=flag("SCRIPTS", base.scripts),
             tessdata=path("TESSDATA"),
             log_level=(get("LOG_LEVEL") or base.log_level).lower(),
+            web_page=flag("WEB_PAGE", base.web_page),
         )

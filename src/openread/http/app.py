@@ -4,6 +4,7 @@ Routers (each a ``routes(service)`` function over the shared ``Service``):
 
     analyze   Azure's Image Analysis 4.0 ``analyze`` route
     ops       /health, /ready, /openapi.json, /openread/languages
+    web       the try-it page at / and its assets (unless ``web_page`` is off)
 
 Every response carries ``apim-request-id``/``request-id`` and ``api-supported-versions``
 (``middleware``); errors are Azure's envelope (``responses``). ``OpenReadError``s are translated
@@ -21,7 +22,7 @@ from starlette.middleware import Middleware
 
 from ..engine import Engine
 from ..settings import Settings
-from . import analyze, ops
+from . import analyze, ops, web
 from .middleware import RequestContextMiddleware
 from .responses import exception_handlers
 from .service import Service
@@ -33,7 +34,7 @@ KEEP_ALIVE_SECONDS = 30
 
 def _build(service: Service) -> Starlette:
     app = Starlette(
-        routes=[*analyze.routes(service), *ops.routes(service)],
+        routes=[*analyze.routes(service), *ops.routes(service), *web.routes(service)],
         middleware=[Middleware(RequestContextMiddleware)],
         exception_handlers=exception_handlers(),
         lifespan=service.lifespan,

@@ -80,6 +80,11 @@ class Service:
             "on" if self.settings.url_fetch else "off",
         )
 
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether requests need a key (static keys or a keys file)."""
+        return self._keys.enabled
+
     def authenticate(self, headers: Headers) -> None:
         """Require one of the configured keys (when there are any, or a keys file)."""
         if not self._keys.enabled:
