@@ -4,6 +4,8 @@ Routers (each a ``routes(service)`` function over the shared ``Service``):
 
     analyze   Azure's Image Analysis 4.0 ``analyze`` route
     ops       /health, /ready, /openapi.json, /openread/languages
+    read      the v3.0/v3.1/v3.2 Read API (analyze, analyzeResults, operations), on ``jobs``
+    container the Read container's syncAnalyze, /ContainerLiveness, /status
 
 Every response carries ``apim-request-id``/``request-id`` and ``api-supported-versions``
 (``middleware``); errors are Azure's envelope (``responses``). ``OpenReadError``s are translated
@@ -20,8 +22,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from ..engine import Engine
+from ..jobs import JobRunner
 from ..settings import Settings
-from . import analyze, ops
+from . import analyze, container, ops, read
 from .middleware import RequestContextMiddleware
 from .responses import exception_handlers
 from .service import Service
@@ -32,11 +35,17 @@ KEEP_ALIVE_SECONDS = 30
 
 
 def _build(service: Service) -> Starlette:
+    jobs = JobRunner(service.settings, service.require_ready)
     app = Starlette(
-        routes=[*analyze.routes(service), *ops.routes(service)],
+        routes=[
+            *analyze.routes(service),
+            *ops.routes(service),
+            *read.routes(service, jobs),
+            *container.routes(service, jobs),
+        ],
         middleware=[Middleware(RequestContextMiddleware)],
         exception_handlers=exception_handlers(),
-        lifespan=service.lifespan,
+        lifespan=jobs.wrap(service.lifespan),
     )
     # A path with a trailing slash is another path: 404 envelope, not a 307 to the route.
     app.router.redirect_slashes = False
