@@ -13,9 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from openread import Engine, Settings
+from openread.http import create_app
 from openread.jobs.store import JobRecord, JobRequest, SqliteJobStore, open_store
 from serving import API_KEY, start_server
 from test_read_v32 import HEADERS, pdf_bytes, poll, texts
+from test_request_properties import AppClient
 
 
 def record(job_id: str, ttl: float = 60.0) -> JobRecord:
@@ -129,3 +132,29 @@ def test_two_replicas_share_redis(tmp_path: Path, redis_url: str) -> None:
             second.stop()
     finally:
         first.stop()
+
+
+def test_full_job_queue_is_429(engine: Engine, tmp_path: Path) -> None:
+    settings = Settings(job_queue=1, data_dir=tmp_path)
+    client = AppClient(create_app(settings, engine))
+    try:
+        url = "/vision/v3.2/read/analyze"
+        first = client.post(url, content=pdf_bytes(3), headers=HEADERS)
+        assert first.status_code == 202, first.text
+        second = client.post(url, content=pdf_bytes(1), headers=HEADERS)
+        assert second.status_code == 429
+        assert second.headers["retry-after"] == "5"
+        assert second.json()["code"] == "429"
+        assert poll_app(client, first.headers["operation-location"])["status"] == "succeeded"
+    finally:
+        client.close()
+
+
+def poll_app(client: AppClient, location: str) -> dict[str, object]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        body: dict[str, object] = client.get(location).json()
+        if body["status"] not in ("notStarted", "running"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError("the job did not finish")
