@@ -123,6 +123,16 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         help="serve the try-it page at / (OPENREAD_WEB_PAGE, default on)",
     )
     serve.add_argument(
+        "--data-dir", type=Path, help="directory of the v3.x job store (OPENREAD_DATA_DIR)"
+    )
+    serve.add_argument(
+        "--job-store", help="'sqlite' or a redis://host:port/db URL (OPENREAD_JOB_STORE)"
+    )
+    serve.add_argument("--job-ttl", type=float, help="seconds jobs are kept (OPENREAD_JOB_TTL)")
+    serve.add_argument(
+        "--job-workers", type=int, help="v3.x jobs run at once (OPENREAD_JOB_WORKERS)"
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         help="(OPENREAD_LOG_LEVEL)",
@@ -147,6 +157,10 @@ def serve_settings(args: argparse.Namespace, base: Settings) -> Settings:
         "lexicon",
         "log_level",
         "web_page",
+        "data_dir",
+        "job_store",
+        "job_ttl",
+        "job_workers",
     )
     changes: dict[str, object] = {
         name: getattr(args, name) for name in direct if getattr(args, name) is not None

@@ -28,6 +28,13 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_TESSDATA | (Debian's directory) | directory holding the Tesseract ``<Script>.traineddata`` files |
 | OPENREAD_LOG_LEVEL | info | log level of the server |
 | OPENREAD_WEB_PAGE | true | serve the try-it page at ``/`` (and under ``root_path``); false = no page, ``/`` answers 404 |
+| OPENREAD_DATA_DIR | ``$XDG_DATA_HOME/openread`` (``~/.local/share/openread``) | directory of the embedded job store (``jobs.sqlite3``) of the v3.x Read API |
+| OPENREAD_JOB_STORE | sqlite | where v3.x Read jobs live: ``sqlite`` (in the data directory) or a ``redis://host:port/db`` URL shared by several replicas (needs ``openread[redis]``) |
+| OPENREAD_JOB_TTL | 172800 | seconds a v3.x Read job and its result are kept (Azure's 48 hours) |
+| OPENREAD_JOB_WORKERS | 1 | v3.x Read jobs run at the same time; each reads one page at a time on the shared workers, so keep it below ``OPENREAD_WORKERS`` to leave synchronous callers a worker |
+| OPENREAD_JOB_QUEUE | 64 | unfinished v3.x Read jobs a server holds before it answers 429 |
+| OPENREAD_MAX_DOCUMENT_BYTES | 52428800 | largest v3.x Read body (PDF, TIFF or image; Azure's 50 MB) |
+| OPENREAD_MAX_PAGES | 2000 | most pages of a PDF or TIFF (Azure's limit) |
 """
 
 from __future__ import annotations
@@ -72,6 +79,11 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "openread"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable about openread; immutable and validated at construction."""
@@ -97,6 +109,13 @@ class Settings:
     tessdata: Path | None = None
     log_level: str = "info"
     web_page: bool = True
+    data_dir: Path = field(default_factory=_default_data_dir)
+    job_store: str = "sqlite"
+    job_ttl: float = 172_800.0
+    job_workers: int = 1
+    job_queue: int = 64
+    max_document_bytes: int = 52_428_800
+    max_pages: int = 2000
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -117,6 +136,14 @@ class Settings:
                     ipaddress.ip_network(entry, strict=False)
                 except ValueError as exc:
                     raise SettingsError(f"OPENREAD_URL_ALLOW: bad network {entry!r}") from exc
+        if self.job_store != "sqlite" and not self.job_store.startswith(("redis://", "rediss://")):
+            raise SettingsError(
+                f"job_store must be 'sqlite' or a redis:// URL, got {self.job_store!r}"
+            )
+        if self.job_ttl <= 0 or self.job_workers < 1 or self.job_queue < 1:
+            raise SettingsError("job_ttl must be > 0, job_workers and job_queue >= 1")
+        if self.max_document_bytes < 1 or self.max_pages < 1:
+            raise SettingsError("max_document_bytes and max_pages must be >= 1")
         if self.log_level.lower() not in {"critical", "error", "warning", "info", "debug"}:
             raise SettingsError(f"unknown log level {self.log_level!r}")
 
@@ -199,4 +226,11 @@ class Settings:
             tessdata=path("TESSDATA"),
             log_level=(get("LOG_LEVEL") or base.log_level).lower(),
             web_page=flag("WEB_PAGE", base.web_page),
+            data_dir=path("DATA_DIR") or base.data_dir,
+            job_store=get("JOB_STORE") or base.job_store,
+            job_ttl=number("JOB_TTL", base.job_ttl),
+            job_workers=integer("JOB_WORKERS", base.job_workers),
+            job_queue=integer("JOB_QUEUE", base.job_queue),
+            max_document_bytes=integer("MAX_DOCUMENT_BYTES", base.max_document_bytes),
+            max_pages=integer("MAX_PAGES", base.max_pages),
         )

@@ -4,6 +4,8 @@ Routers (each a ``routes(service)`` function over the shared ``Service``):
 
     analyze   Azure's Image Analysis 4.0 ``analyze`` route
     ops       /health, /ready, /openapi.json, /openread/languages
+    read      the v3.0/v3.1/v3.2 Read API (analyze, analyzeResults, operations), on ``jobs``
+    container the Read container's syncAnalyze, /ContainerLiveness, /status
     web       the try-it page at / and its assets (unless ``web_page`` is off)
 
 Every response carries ``apim-request-id``/``request-id`` and ``api-supported-versions``
@@ -21,8 +23,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from ..engine import Engine
+from ..jobs import JobRunner
 from ..settings import Settings
-from . import analyze, ops, web
+from . import analyze, container, ops, read, web
 from .middleware import RequestContextMiddleware
 from .responses import exception_handlers
 from .service import Service
@@ -33,11 +36,18 @@ KEEP_ALIVE_SECONDS = 30
 
 
 def _build(service: Service) -> Starlette:
+    jobs = JobRunner(service.settings, service.require_ready)
     app = Starlette(
-        routes=[*analyze.routes(service), *ops.routes(service), *web.routes(service)],
+        routes=[
+            *analyze.routes(service),
+            *ops.routes(service),
+            *read.routes(service, jobs),
+            *container.routes(service, jobs),
+            *web.routes(service),
+        ],
         middleware=[Middleware(RequestContextMiddleware)],
         exception_handlers=exception_handlers(),
-        lifespan=service.lifespan,
+        lifespan=jobs.wrap(service.lifespan),
     )
     # A path with a trailing slash is another path: 404 envelope, not a 307 to the route.
     app.router.redirect_slashes = False
