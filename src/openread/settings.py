@@ -27,6 +27,11 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_SCRIPTS | true | read scripts PP-OCR lacks (Cyrillic, Arabic, Hebrew, Indic, Hangul, Thai ...) with Tesseract script models; false = PP-OCR's scripts only |
 | OPENREAD_TESSDATA | (Debian's directory) | directory holding the Tesseract ``<Script>.traineddata`` files |
 | OPENREAD_LOG_LEVEL | info | log level of the server |
+| OPENREAD_LOG_FORMAT | text | ``text`` (the human-readable lines) or ``json`` (one JSON object a line, uvicorn's logs too) |
+| OPENREAD_METRICS | true | serve Prometheus metrics at ``/metrics`` |
+| OPENREAD_METRICS_PORT | (unset) | serve ``/metrics`` on this port of the same host instead of the API port |
+| OPENREAD_METRICS_KEY_REQUIRED | false | ``/metrics`` needs an API key like the API routes (off: scrapers rarely carry one) |
+| OPENREAD_SHUTDOWN_GRACE | 30 | seconds requests in flight may take to finish after SIGTERM (new ones get 503) |
 """
 
 from __future__ import annotations
@@ -95,6 +100,11 @@ class Settings:
     scripts: bool = True
     tessdata: Path | None = None
     log_level: str = "info"
+    log_format: str = "text"
+    metrics: bool = True
+    metrics_port: int | None = None
+    metrics_key_required: bool = False
+    shutdown_grace: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -117,6 +127,12 @@ class Settings:
                     raise SettingsError(f"OPENREAD_URL_ALLOW: bad network {entry!r}") from exc
         if self.log_level.lower() not in {"critical", "error", "warning", "info", "debug"}:
             raise SettingsError(f"unknown log level {self.log_level!r}")
+        if self.log_format not in {"text", "json"}:
+            raise SettingsError(f"log format must be text or json, got {self.log_format!r}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"metrics port must be in 0..65535, got {self.metrics_port}")
+        if self.shutdown_grace < 0:
+            raise SettingsError("shutdown_grace must be >= 0")
 
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (validated again)."""
@@ -196,4 +212,9 @@ class Settings:
             scripts=flag("SCRIPTS", base.scripts),
             tessdata=path("TESSDATA"),
             log_level=(get("LOG_LEVEL") or base.log_level).lower(),
+            log_format=(get("LOG_FORMAT") or base.log_format).lower(),
+            metrics=flag("METRICS", base.metrics),
+            metrics_port=None if get("METRICS_PORT") is None else integer("METRICS_PORT", 0),
+            metrics_key_required=flag("METRICS_KEY_REQUIRED", base.metrics_key_required),
+            shutdown_grace=number("SHUTDOWN_GRACE", base.shutdown_grace),
         )
