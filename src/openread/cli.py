@@ -137,6 +137,23 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         choices=["critical", "error", "warning", "info", "debug"],
         help="(OPENREAD_LOG_LEVEL)",
     )
+    serve.add_argument("--log-format", choices=["text", "json"], help="(OPENREAD_LOG_FORMAT)")
+    serve.add_argument(
+        "--metrics",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve Prometheus metrics at /metrics (OPENREAD_METRICS, default on)",
+    )
+    serve.add_argument("--metrics-port", type=int, help="/metrics on its own port")
+    serve.add_argument(
+        "--metrics-key-required",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="/metrics needs an API key (OPENREAD_METRICS_KEY_REQUIRED)",
+    )
+    serve.add_argument(
+        "--shutdown-grace", type=float, help="seconds to drain on SIGTERM (OPENREAD_SHUTDOWN_GRACE)"
+    )
 
 
 def serve_settings(args: argparse.Namespace, base: Settings) -> Settings:
@@ -161,6 +178,11 @@ def serve_settings(args: argparse.Namespace, base: Settings) -> Settings:
         "job_store",
         "job_ttl",
         "job_workers",
+        "log_format",
+        "metrics",
+        "metrics_port",
+        "metrics_key_required",
+        "shutdown_grace",
     )
     changes: dict[str, object] = {
         name: getattr(args, name) for name in direct if getattr(args, name) is not None

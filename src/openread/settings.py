@@ -35,6 +35,11 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_JOB_QUEUE | 64 | unfinished v3.x Read jobs a server holds before it answers 429 |
 | OPENREAD_MAX_DOCUMENT_BYTES | 52428800 | largest v3.x Read body (PDF, TIFF or image; Azure's 50 MB) |
 | OPENREAD_MAX_PAGES | 2000 | most pages of a PDF or TIFF (Azure's limit) |
+| OPENREAD_LOG_FORMAT | text | ``text`` (the human-readable lines) or ``json`` (one JSON object a line, uvicorn's logs too) |
+| OPENREAD_METRICS | true | serve Prometheus metrics at ``/metrics`` |
+| OPENREAD_METRICS_PORT | (unset) | serve ``/metrics`` on this port of the same host instead of the API port |
+| OPENREAD_METRICS_KEY_REQUIRED | false | ``/metrics`` needs an API key like the API routes (off: scrapers rarely carry one) |
+| OPENREAD_SHUTDOWN_GRACE | 30 | seconds requests in flight may take to finish after SIGTERM (new ones get 503) |
 """
 
 from __future__ import annotations
@@ -116,6 +121,11 @@ class Settings:
     job_queue: int = 64
     max_document_bytes: int = 52_428_800
     max_pages: int = 2000
+    log_format: str = "text"
+    metrics: bool = True
+    metrics_port: int | None = None
+    metrics_key_required: bool = False
+    shutdown_grace: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -146,6 +156,12 @@ class Settings:
             raise SettingsError("max_document_bytes and max_pages must be >= 1")
         if self.log_level.lower() not in {"critical", "error", "warning", "info", "debug"}:
             raise SettingsError(f"unknown log level {self.log_level!r}")
+        if self.log_format not in {"text", "json"}:
+            raise SettingsError(f"log format must be text or json, got {self.log_format!r}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"metrics port must be in 0..65535, got {self.metrics_port}")
+        if self.shutdown_grace < 0:
+            raise SettingsError("shutdown_grace must be >= 0")
 
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (validated again)."""
@@ -233,4 +249,9 @@ class Settings:
             job_queue=integer("JOB_QUEUE", base.job_queue),
             max_document_bytes=integer("MAX_DOCUMENT_BYTES", base.max_document_bytes),
             max_pages=integer("MAX_PAGES", base.max_pages),
+            log_format=(get("LOG_FORMAT") or base.log_format).lower(),
+            metrics=flag("METRICS", base.metrics),
+            metrics_port=None if get("METRICS_PORT") is None else integer("METRICS_PORT", 0),
+            metrics_key_required=flag("METRICS_KEY_REQUIRED", base.metrics_key_required),
+            shutdown_grace=number("SHUTDOWN_GRACE", base.shutdown_grace),
         )

@@ -16,16 +16,15 @@ traceback in the log.
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from .. import logs
 from ..engine import Engine
 from ..jobs import JobRunner
 from ..settings import Settings
-from . import analyze, container, ops, read, web
+from . import analyze, container, lifecycle, metrics, ops, read, web
 from .middleware import RequestContextMiddleware
 from .responses import exception_handlers
 from .service import Service
@@ -37,15 +36,19 @@ KEEP_ALIVE_SECONDS = 30
 
 def _build(service: Service) -> Starlette:
     jobs = JobRunner(service.settings, service.require_ready)
+    routes = [
+        *analyze.routes(service),
+        *ops.routes(service),
+        *read.routes(service, jobs),
+        *container.routes(service, jobs),
+        *web.routes(service),
+    ]
+    if service.settings.metrics and service.settings.metrics_port is None:
+        routes += metrics.routes(service.metrics, service.authenticate_metrics)
+    paths = frozenset(route.path for route in routes)
     app = Starlette(
-        routes=[
-            *analyze.routes(service),
-            *ops.routes(service),
-            *read.routes(service, jobs),
-            *container.routes(service, jobs),
-            *web.routes(service),
-        ],
-        middleware=[Middleware(RequestContextMiddleware)],
+        routes=routes,
+        middleware=[Middleware(RequestContextMiddleware, service=service, paths=paths)],
         exception_handlers=exception_handlers(),
         lifespan=jobs.wrap(service.lifespan),
     )
@@ -60,16 +63,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
     return _build(Service(settings, engine))
 
 
-def _configure_logging(level: str) -> None:
-    root = logging.getLogger("openread")
-    root.setLevel(level.upper())
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-        root.propagate = False
-
-
 def serve(settings: Settings) -> int:
     """Run the server until it is stopped (SIGINT/SIGTERM); the process exit code.
 
@@ -77,7 +70,7 @@ def serve(settings: Settings) -> int:
     start (e.g. a damaged model file) returns that error's exit code; a keys file that cannot be
     read raises ``SettingsError`` before anything is loaded.
     """
-    _configure_logging(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     service = Service(settings, None)
     config = uvicorn.Config(
         _build(service),
@@ -91,8 +84,13 @@ def serve(settings: Settings) -> int:
         http="h11",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
+        log_config=None,  # openread.logs has configured uvicorn's loggers
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
     )
     server = uvicorn.Server(config)
+    lifecycle.install(server, service)
+    if settings.metrics and settings.metrics_port is not None:
+        metrics.serve_separately(service.metrics, settings.host, settings.metrics_port)
     server.run()
     if server.started:
         return 0
