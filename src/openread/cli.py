@@ -4,7 +4,7 @@
                    [--api-keys-file PATH] ...
     openread read IMAGE... [--json] [--language CODE] [--scripts]
     openread languages [--json]
-    openread bulk INPUT... --out DIR [--processes N] [--threads N] [--no-progress]
+    openread bulk INPUT... --out DIR [--processes N] [--threads N] [--ray ADDRESS] [--no-progress]
     openread --version
 
 ``serve`` starts the HTTP server; its flags override the ``OPENREAD_*`` environment
@@ -64,6 +64,7 @@ def _add_bulk(bulk: argparse.ArgumentParser) -> None:
     bulk.add_argument("--out", type=Path, required=True, help="output directory")
     bulk.add_argument("--processes", type=int, help="worker processes (default: the threads)")
     bulk.add_argument("--threads", type=int, help="thread budget (OPENREAD_THREADS)")
+    bulk.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (or 'auto')")
     bulk.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar"
     )
@@ -82,6 +83,7 @@ def _bulk(args: argparse.Namespace, err: TextIO) -> int:
             settings=settings,
             processes=args.processes,
             progress=args.progress,
+            ray=args.ray,
         )
     except (SettingsError, ValueError) as exc:
         err.write(f"openread: {exc}\n")

@@ -45,18 +45,28 @@ def iter_rows(
     *,
     settings: Settings | None = None,
     processes: int | None = None,
+    ray: str | None = None,
+    batch_size: int = 4,
 ) -> Iterator[Row]:
-    """Read every input not yet in ``out`` and yield its rows as they are journalled."""
-    from .local import run
-
+    """Read every input not yet in ``out`` and yield its rows as they are journalled.
+    With ``ray`` (a cluster address or ``auto``) the reading runs on Ray Data, with
+    ``processes`` actors (default 1 per thread budget) and ``batch_size`` sources a batch."""
     out = Path(out)
     done = {row.source for row in read_rows(out)}
     sources = [s for s in expand(inputs) if s not in done]
     base = settings or Settings.from_env()
     count, threads = bulk_plan(base, processes)
+    if ray is None:
+        from .local import run
+
+        batches = run(sources, base.replace(threads=threads), count)
+    else:
+        from . import ray as on_ray
+
+        batches = on_ray.run(sources, base.replace(threads=threads), ray, count, batch_size)
     journal = Journal(out)
     try:
-        for rows in run(sources, base.replace(threads=threads), count):
+        for rows in batches:
             for row in rows:
                 journal.write(row)
                 yield row
@@ -71,6 +81,7 @@ def bulk(
     settings: Settings | None = None,
     processes: int | None = None,
     progress: bool = False,
+    ray: str | None = None,
     on_row: Callable[[Row], None] | None = None,
 ) -> Summary:
     """Read every image of ``inputs`` (files, directories, globs, manifests) into ``out``;
@@ -90,7 +101,7 @@ def bulk(
     read = failed = 0
     errors: Counter[str] = Counter()
     last = ""
-    for row in iter_rows(inputs, out, settings=settings, processes=processes):
+    for row in iter_rows(inputs, out, settings=settings, processes=processes, ray=ray):
         if row.error_code is None:
             read += 1
         else:

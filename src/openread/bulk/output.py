@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["JOURNAL", "PARQUET", "Journal", "Row", "finish", "read_rows"]
+__all__ = ["JOURNAL", "PARQUET", "Journal", "Row", "arrow_schema", "finish", "read_rows"]
 
 JOURNAL = "rows.jsonl"
 PARQUET = "rows.parquet"
@@ -76,12 +76,11 @@ class Journal:
         self._handle.close()
 
 
-def finish(out: Path) -> Path:
-    """Write every journalled row to ``out/rows.parquet`` (atomically) and return its path."""
+def arrow_schema() -> object:
+    """The Arrow schema of a row (``pyarrow.Schema``)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    schema = pa.schema(
+    return pa.schema(
         [
             ("source", pa.string()),
             ("page", pa.int32()),
@@ -94,6 +93,14 @@ def finish(out: Path) -> Path:
             ("error_message", pa.string()),
         ]
     )
+
+
+def finish(out: Path) -> Path:
+    """Write every journalled row to ``out/rows.parquet`` (atomically) and return its path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema()
     rows = [asdict(row) for row in read_rows(out)]
     table = pa.Table.from_pylist(rows, schema=schema)
     target = out / PARQUET
