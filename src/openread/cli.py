@@ -4,6 +4,7 @@
                    [--api-keys-file PATH] ...
     openread read IMAGE... [--json] [--language CODE] [--scripts] [--overlay OUT.png]
     openread languages [--json]
+    openread bulk INPUT... --out DIR [--processes N] [--threads N] [--ray ADDRESS] [--no-progress]
     openread --version
 
 ``serve`` starts the HTTP server; its flags override the ``OPENREAD_*`` environment
@@ -61,7 +62,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     languages = commands.add_parser("languages", help="list the scripts and languages read")
     languages.add_argument("--json", action="store_true", help="as JSON")
+    _add_bulk(commands.add_parser("bulk", help="read many images into Parquet, resumable"))
     return parser
+
+
+def _add_bulk(bulk: argparse.ArgumentParser) -> None:
+    bulk.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="files, directories, globs or manifests"
+    )
+    bulk.add_argument("--out", type=Path, required=True, help="output directory")
+    bulk.add_argument("--processes", type=int, help="worker processes (default: the threads)")
+    bulk.add_argument("--threads", type=int, help="thread budget (OPENREAD_THREADS)")
+    bulk.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (or 'auto')")
+    bulk.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar"
+    )
+
+
+def _bulk(args: argparse.Namespace, err: TextIO) -> int:
+    from .bulk import bulk
+
+    try:
+        settings = Settings.from_env()
+        if args.threads is not None:
+            settings = settings.replace(threads=args.threads)
+        summary = bulk(
+            args.inputs,
+            args.out,
+            settings=settings,
+            processes=args.processes,
+            progress=args.progress,
+            ray=args.ray,
+        )
+    except (SettingsError, ValueError) as exc:
+        err.write(f"openread: {exc}\n")
+        return EXIT_USAGE
+    except OpenReadError as exc:
+        err.write(f"openread: {exc.message}\n")
+        return exc.exit_code
+    errors = ", ".join(f"{code} {n}" for code, n in sorted(summary.by_error.items()))
+    err.write(
+        f"openread bulk: {summary.sources} inputs, {summary.skipped} already done, "
+        f"{summary.read} read, {summary.failed} failed{' (' + errors + ')' if errors else ''} "
+        f"in {summary.seconds:.1f} s -> {summary.parquet}\n"
+    )
+    return EXIT_OK
 
 
 def _add_serve(serve: argparse.ArgumentParser) -> None:
@@ -365,4 +410,6 @@ def main(argv: list[str] | None = None) -> int:
         return _read(args, sys.stdout.buffer, sys.stderr)
     if args.command == "languages":
         return _languages(args, sys.stdout.buffer, sys.stderr)
+    if args.command == "bulk":
+        return _bulk(args, sys.stderr)
     return EXIT_INTERNAL  # pragma: no cover - argparse requires a command

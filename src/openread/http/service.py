@@ -96,6 +96,7 @@ class Service:
     def auth_enabled(self) -> bool:
         """Whether requests need a key (static keys or a keys file)."""
         return self._keys.enabled
+
     def key_hash(self, headers: Headers) -> str | None:
         """A short hash of the key a request supplied (for logs; never the key itself)."""
         supplied = _supplied_key(headers)
