@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InternalError
 from .analyze import SUPPORTED_API_VERSIONS
+from .logsafe import sanitize_for_log
 from .responses import REQUEST_ID_KEY, error_response
 
 __all__ = ["RequestContextMiddleware"]
@@ -67,7 +68,7 @@ class RequestContextMiddleware:
             log.info(
                 "%s %s HTTP/%s -> %d in %.0f ms (request-id %s, x-ms-client-request-id %s)",
                 scope.get("method", ""),
-                scope.get("path", ""),
+                sanitize_for_log(scope.get("path", "")),
                 scope.get("http_version", ""),
                 status,
                 (time.perf_counter() - started) * 1000,

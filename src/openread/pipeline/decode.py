@@ -214,52 +214,57 @@ def _apply_orientation(pixels: npt.NDArray[np.uint8], orientation: int) -> npt.N
 def _to_bgr(image: Image.Image) -> npt.NDArray[np.uint8]:
     """8-bit BGR pixels of ``image`` with its EXIF orientation applied.
 
-    Memory: the output array, one array of the source at its own depth, chunk-sized
-    temporaries, and one more output-sized copy only for a rotated/flipped orientation (no
-    float64 images, no full-size compositing images).
+    Converted in bands of rows: memory is the decoded Pillow image, the 3-byte output and
+    band-sized temporaries, plus one output-sized copy only for a rotated/flipped orientation (no
+    float64 images, no full-size converted, composited or ``tobytes`` copies).
     """
     orientation = _orientation(image)
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        pixels = _deep_gray_to_bgr(image)
-    elif image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+    width, height = image.size
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    deep = image.mode in ("I", "I;16", "I;16B", "I;16L", "F")
+    alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info
-    ):
-        pixels = _alpha_to_bgr(image.convert("RGBA"))
-    else:
-        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
-        pixels = np.ascontiguousarray(rgb[:, :, ::-1])
-    return _apply_orientation(pixels, orientation)
+    )
+    scale = np.float32(255.0 / _brightest(image)) if deep else np.float32(1.0)
+    for start in range(0, height, _ROWS_PER_CHUNK):
+        stop = min(start + _ROWS_PER_CHUNK, height)
+        band = image.crop((0, start, width, stop))
+        if deep:
+            out[start:stop] = _deep_band(band, scale)[:, :, None]
+        elif alpha:
+            out[start:stop] = _composited_band(band.convert("RGBA"))
+        else:
+            rgb = np.asarray(band if band.mode == "RGB" else band.convert("RGB"), dtype=np.uint8)
+            out[start:stop] = rgb[:, :, ::-1]
+    return _apply_orientation(out, orientation)
 
 
-def _deep_gray_to_bgr(image: Image.Image) -> npt.NDArray[np.uint8]:
-    """16/32-bit or float gray -> 8-bit BGR, scaled so the brightest pixel is 255."""
-    values = np.asarray(image)
-    top = float(np.nanmax(values)) if values.size else 0.0
-    top = top if np.isfinite(top) and top > 0 else 1.0
-    out = np.empty((*values.shape[:2], 3), dtype=np.uint8)
-    for start in range(0, values.shape[0], _ROWS_PER_CHUNK):
-        chunk = values[start : start + _ROWS_PER_CHUNK].astype(np.float32)
-        np.nan_to_num(chunk, copy=False, posinf=top, neginf=0.0)
-        chunk *= np.float32(255.0 / top)
-        np.clip(chunk, 0, 255, out=chunk)
-        out[start : start + _ROWS_PER_CHUNK] = chunk.astype(np.uint8)[:, :, None]
-    return out
+def _brightest(image: Image.Image) -> float:
+    """The largest pixel value of a deep gray image (1.0 when it is not positive or not finite)."""
+    extrema = image.getextrema()
+    top = float(extrema[1]) if isinstance(extrema[1], int | float) else 0.0
+    return top if np.isfinite(top) and top > 0 else 1.0
 
 
-def _alpha_to_bgr(rgba_image: Image.Image) -> npt.NDArray[np.uint8]:
-    """RGBA composited over white -> BGR, row chunk by row chunk in 16-bit integers."""
-    rgba = np.asarray(rgba_image, dtype=np.uint8)
-    out = np.empty((*rgba.shape[:2], 3), dtype=np.uint8)
-    for start in range(0, rgba.shape[0], _ROWS_PER_CHUNK):
-        block = rgba[start : start + _ROWS_PER_CHUNK]
-        alpha = block[:, :, 3:4].astype(np.uint16)
-        color = block[:, :, 2::-1].astype(np.uint16)  # BGR order
-        color *= alpha
-        color += 255 * (255 - alpha)
-        color += 127
-        color //= 255
-        out[start : start + _ROWS_PER_CHUNK] = color
-    return out
+def _deep_band(band: Image.Image, scale: np.float32) -> npt.NDArray[np.uint8]:
+    """A band of 16/32-bit or float gray -> 8-bit, scaled so the brightest pixel is 255."""
+    values = np.asarray(band).astype(np.float32)
+    np.nan_to_num(values, copy=False, posinf=255.0 / float(scale), neginf=0.0)
+    values *= scale
+    np.clip(values, 0, 255, out=values)
+    return values.astype(np.uint8)
+
+
+def _composited_band(band: Image.Image) -> npt.NDArray[np.uint8]:
+    """A band of RGBA composited over white -> BGR, in 16-bit integers."""
+    rgba = np.asarray(band, dtype=np.uint8)
+    alpha = rgba[:, :, 3:4].astype(np.uint16)
+    color = rgba[:, :, 2::-1].astype(np.uint16)  # BGR order
+    color *= alpha
+    color += 255 * (255 - alpha)
+    color += 127
+    color //= 255
+    return color.astype(np.uint8)
 
 
 def _array_to_bgr(array: npt.NDArray[np.generic], limits: ImageLimits) -> npt.NDArray[np.uint8]:
