@@ -24,6 +24,7 @@ from ..settings import Settings
 from . import analyze, ops
 from .middleware import RequestContextMiddleware
 from .responses import exception_handlers
+from .server import HardenedH11Protocol, reject_ambiguous_framing
 from .service import Service
 
 __all__ = ["create_app", "serve"]
@@ -69,7 +70,7 @@ def serve(settings: Settings) -> int:
     _configure_logging(settings.log_level)
     service = Service(settings, None)
     config = uvicorn.Config(
-        _build(service),
+        reject_ambiguous_framing(_build(service)),
         host=settings.host,
         port=settings.port,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
@@ -77,7 +78,7 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
-        http="h11",
+        http=HardenedH11Protocol,  # header/body deadlines, connection cap (server.py)
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
     )
