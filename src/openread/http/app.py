@@ -27,6 +27,7 @@ from ..settings import Settings
 from . import analyze, container, lifecycle, metrics, ops, read, web
 from .middleware import RequestContextMiddleware
 from .responses import exception_handlers
+from .server import HardenedH11Protocol, reject_ambiguous_framing
 from .service import Service
 
 __all__ = ["create_app", "serve"]
@@ -73,7 +74,7 @@ def serve(settings: Settings) -> int:
     logs.configure(settings.log_level, settings.log_format)
     service = Service(settings, None)
     config = uvicorn.Config(
-        _build(service),
+        reject_ambiguous_framing(_build(service)),
         host=settings.host,
         port=settings.port,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
@@ -81,7 +82,7 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
-        http="h11",
+        http=HardenedH11Protocol,  # header/body deadlines, connection cap (server.py)
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
         log_config=None,  # openread.logs has configured uvicorn's loggers

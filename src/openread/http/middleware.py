@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InternalError, NotReadyError
 from .analyze import SUPPORTED_API_VERSIONS
+from .logsafe import sanitize_for_log
 from .metrics import STATS_KEY, RequestStats
 from .responses import REQUEST_ID_KEY, error_response
 from .service import Service
@@ -105,7 +106,7 @@ class RequestContextMiddleware:
             fields: dict[str, str | int | float | None] = {
                 "request_id": rid,
                 "client_request_id": client_rid or None,
-                "method": str(scope.get("method", "")),
+                "method": sanitize_for_log(str(scope.get("method", ""))),
                 "route": route,
                 "api_version": api_version or None,
                 "status": status,
@@ -118,7 +119,7 @@ class RequestContextMiddleware:
             }
             log.info(
                 "%s %s -> %d in %.0f ms",
-                scope.get("method", ""),
+                sanitize_for_log(str(scope.get("method", ""))),
                 route,
                 status,
                 elapsed * 1000,
