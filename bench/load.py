@@ -812,6 +812,53 @@ def _server_problems(log: str) -> list[str]:
     return [line for line in lines if " ERROR " in line or line.startswith("Traceback")][:20]
 
 
+def stage_histograms(text: str) -> dict[str, dict[str, float | None]]:
+    """The server's own per-stage histograms (``openread_stage_seconds`` and the whole request's
+    ``openread_request_seconds``) from its ``/metrics``: count, mean and bucket-estimated
+    p50/p95 in ms."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("openread_stage_seconds", "openread_request_seconds"):
+            continue
+        for sample in family.samples:
+            name = sample.labels.get("stage") or "request " + sample.labels.get("route", "")
+            if sample.name.endswith("_bucket"):
+                buckets.setdefault(name, []).append((float(sample.labels["le"]), sample.value))
+            elif sample.name.endswith("_sum"):
+                sums[name] = sample.value
+    table: dict[str, dict[str, float | None]] = {}
+    for name, rows in buckets.items():
+        rows.sort()
+        count = rows[-1][1]
+
+        def quantile(
+            q: float, rows: list[tuple[float, float]] = rows, count: float = count
+        ) -> float | None:
+            return next((le * 1000 for le, c in rows if c >= q * count), None) if count else None
+
+        mean = sums.get(name, 0.0) / count * 1000 if count else None
+        table[name] = {
+            "count": count,
+            "mean_ms": mean,
+            "p50_ms<=": quantile(0.5),
+            "p95_ms<=": quantile(0.95),
+        }
+    return table
+
+
+def render_stages(table: dict[str, dict[str, float | None]]) -> str:
+    """The stage histograms as a table (quantiles are bucket upper bounds)."""
+    lines = ["", "server stage histograms (/metrics; p50/p95 = bucket upper bound, ms)"]
+    lines.append(f"{'stage':<48} {'count':>7} {'mean':>8} {'p50<=':>8} {'p95<=':>8}")
+    for name, row in table.items():
+        cells = [_fmt(row[k], 1) for k in ("mean_ms", "p50_ms<=", "p95_ms<=")]
+        lines.append(f"{name:<48} {_fmt(row['count']):>7} " + " ".join(f"{c:>8}" for c in cells))
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if not has_eval_data(args.data):
@@ -866,6 +913,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warm_up = soak_warm_up_seconds(soak, soak_mix)
                 memory = soak_memory(soak, soak_start, soak_start + warm_up)
             rss_end = monitor.sample_now()
+            stages = stage_histograms(httpx.get(server.base_url + "/metrics", timeout=10).text)
         finally:
             monitor.stop()
             exit_code = server.stop()
@@ -880,6 +928,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     found = checks(levels, overload, soak, memory)
     print(render(phases, rss_overall, soak, memory, found))
+    print(render_stages(stages))
     if problems:
         log("server log errors:\n" + "\n".join(problems))
     payload = {
@@ -909,6 +958,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "note": TABLE_NOTE,
         },
         "phases": [phase_json(p) for p in phases],
+        "stages_from_metrics": stages,
         "rss_mib": {
             "after_warm_up": rss_warm,
             "min": _num(rss_overall["min"] or math.nan),

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from openread import Engine, Settings
+from serving import API_KEY, ServerProcess, server_logs, shared_server
+
+__all__ = ["server_logs"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,3 +43,10 @@ def sticky_note(eval_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     return Engine.load(Settings())
+
+
+@pytest.fixture(scope="session")
+def ops_server(request: pytest.FixtureRequest, server_logs: Path) -> ServerProcess:
+    """Keys on, JSON logs (test_metrics, test_logs)."""
+    args = ["--api-key", API_KEY, "--log-format", "json"]
+    return shared_server(request, "ops", args, server_logs)

@@ -23,8 +23,8 @@ def test_public_api_is_pinned() -> None:
             "Appearance", "Block", "BusyError", "Engine", "ImageBytesSizeError", "ImageInput",
             "ImageLimits", "ImageUrlError", "InternalError", "InvalidImageFormatError",
             "InvalidImageSizeError", "InvalidRequestError", "Line", "ModelError", "OpenReadError",
-            "Point", "ReadResult", "Settings", "SettingsError", "Word", "__version__", "read",
-            "to_azure_json",
+            "Point", "ReadResult", "Settings", "SettingsError", "Word", "__version__", "bulk",
+            "read", "to_azure_json",
         ]
     )  # fmt: skip
 
@@ -33,6 +33,7 @@ def test_import_does_no_work() -> None:
     code = (
         "import sys, openread; "
         "assert 'onnxruntime' not in sys.modules, 'onnxruntime imported at import time'; "
+        "assert 'pyarrow' not in sys.modules and 'ray' not in sys.modules; "
         "print('ok')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

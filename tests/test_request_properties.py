@@ -124,6 +124,9 @@ def assert_azure_answer(response: httpx.Response, method: str = "POST") -> None:
     """200 with JSON (the result invariants for ``analyze``), or Azure's error envelope."""
     status = response.status_code
     assert status < 500, f"{status}: {response.text[:500]}"
+    if response.request.url.path.startswith(("/vision/v3", ROOT_PATH + "/vision/v3")):
+        assert_v3_answer(response)
+        return
     for name in COMMON_HEADERS:
         assert name in response.headers
     if status >= 400:
@@ -136,6 +139,23 @@ def assert_azure_answer(response: httpx.Response, method: str = "POST") -> None:
     body = response.json()
     if method == "POST":
         assert_analyze_result(body)
+
+
+def assert_v3_answer(response: httpx.Response) -> None:
+    """The v3.x Read routes: 202 + Operation-Location, 200 JSON, or the v3 error body (the 4.0
+    envelope plus flat ``code``/``message``/``requestId``; unknown paths get the plain one)."""
+    status = response.status_code
+    for name in COMMON_HEADERS:
+        assert name in response.headers
+    if status == 202:
+        assert "/read/analyzeResults/" in response.headers["operation-location"]
+        return
+    if status < 400 or response.request.method == "HEAD":
+        return
+    body = response.json()
+    assert isinstance(body, dict)
+    assert "error" in body
+    assert set(body) <= {"error", "code", "message", "requestId", "status"}
 
 
 def assert_envelope(response: httpx.Response, method: str = "POST") -> None:

@@ -379,10 +379,12 @@ def relaxed(installed: Engine) -> Engine:
 
 @pytest.mark.parametrize(
     ("subset", "floor"),
-    # measured 2026-11-24 with this function: Arabic 0.133, Cyrillic 0.016, Greek 0.185
-    # (PP-OCR alone: about 1.0, 0.94, 0.36; Tesseract with the right pack, bench.accuracy:
-    # 0.941, 0.021, 0.253). Floors a little above the measured figures.
-    [("lines_arab", 0.17), ("lines_cyrl", 0.04), ("lines_grek", 0.22)],
+    # re-measured 2026-12-03 on the grown dev lines (50 Arabic, 33 Cyrillic, 50 Greek; were 10
+    # each, whose figures did not carry over): bench.accuracy, no hint: openread 0.078, 0.094,
+    # 0.228; RapidOCR 0.994, 0.955, 0.494; Tesseract with the right pack 0.941, 0.023, 0.240.
+    # This function (relaxed limits) gave Cyrillic 0.082. Floors a little above the measured
+    # figures; Cyrillic without a hint is still 4x Tesseract-rus (issue 20).
+    [("lines_arab", 0.10), ("lines_cyrl", 0.11), ("lines_grek", 0.25)],
 )
 def test_real_lines_of_other_scripts(
     relaxed: Engine, eval_data: Path, subset: str, floor: float

@@ -11,6 +11,7 @@ choose settings or to control when the models load. Importing this package does 
 
 from __future__ import annotations
 
+from .bulk import bulk  # the function (pyarrow, tqdm and ray load only when it runs)
 from .engine import Engine, ImageInput, read
 from .errors import (
     BusyError,
@@ -51,6 +52,7 @@ __all__ = [
     "SettingsError",
     "Word",
     "__version__",
+    "bulk",
     "read",
     "to_azure_json",
 ]

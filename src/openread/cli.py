@@ -2,8 +2,9 @@
 
     openread serve [--host H] [--port P] [--tls-cert F --tls-key F] [--api-key K ...]
                    [--api-keys-file PATH] ...
-    openread read IMAGE... [--json] [--language CODE] [--scripts] [--styles]
+    openread read IMAGE... [--json] [--language CODE] [--scripts] [--styles] [--overlay OUT.png]
     openread languages [--json]
+    openread bulk INPUT... --out DIR [--processes N] [--threads N] [--ray ADDRESS] [--no-progress]
     openread --version
 
 ``serve`` starts the HTTP server; its flags override the ``OPENREAD_*`` environment
@@ -11,8 +12,10 @@
 there are several), or with ``--json`` the exact body the server would answer for that image, one
 JSON document per line. Errors go to stderr as ``openread: <path>: <message>``; the exit code is
 the highest ``exit_code`` among the failed images (3 bad input, 4 model files, 1 internal error),
-and the other images are still read. ``languages`` lists the scripts openread knows, the
-languages written in them, and whether their recogniser is installed here.
+and the other images are still read. ``--overlay OUT`` (one image only) also writes the image with
+its line and word polygons and the text drawn on it (``overlay``); an overlay that cannot be
+written is reported like an image that cannot be read. ``languages`` lists the scripts openread
+knows, the languages written in them, and whether their recogniser is installed here.
 """
 
 from __future__ import annotations
@@ -55,9 +58,60 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --json, add each line's appearance (handwriting or other)",
     )
+    read.add_argument(
+        "--overlay",
+        type=Path,
+        metavar="OUT",
+        help="also write the image with the lines, words and text drawn on it (one IMAGE; "
+        "the format follows OUT's extension, e.g. .png)",
+    )
     languages = commands.add_parser("languages", help="list the scripts and languages read")
     languages.add_argument("--json", action="store_true", help="as JSON")
+    _add_bulk(commands.add_parser("bulk", help="read many images into Parquet, resumable"))
     return parser
+
+
+def _add_bulk(bulk: argparse.ArgumentParser) -> None:
+    bulk.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="files, directories, globs or manifests"
+    )
+    bulk.add_argument("--out", type=Path, required=True, help="output directory")
+    bulk.add_argument("--processes", type=int, help="worker processes (default: the threads)")
+    bulk.add_argument("--threads", type=int, help="thread budget (OPENREAD_THREADS)")
+    bulk.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (or 'auto')")
+    bulk.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar"
+    )
+
+
+def _bulk(args: argparse.Namespace, err: TextIO) -> int:
+    from .bulk import bulk
+
+    try:
+        settings = Settings.from_env()
+        if args.threads is not None:
+            settings = settings.replace(threads=args.threads)
+        summary = bulk(
+            args.inputs,
+            args.out,
+            settings=settings,
+            processes=args.processes,
+            progress=args.progress,
+            ray=args.ray,
+        )
+    except (SettingsError, ValueError) as exc:
+        err.write(f"openread: {exc}\n")
+        return EXIT_USAGE
+    except OpenReadError as exc:
+        err.write(f"openread: {exc.message}\n")
+        return exc.exit_code
+    errors = ", ".join(f"{code} {n}" for code, n in sorted(summary.by_error.items()))
+    err.write(
+        f"openread bulk: {summary.sources} inputs, {summary.skipped} already done, "
+        f"{summary.read} read, {summary.failed} failed{' (' + errors + ')' if errors else ''} "
+        f"in {summary.seconds:.1f} s -> {summary.parquet}\n"
+    )
+    return EXIT_OK
 
 
 def _add_serve(serve: argparse.ArgumentParser) -> None:
@@ -119,9 +173,43 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         "readResult only instead of Azure's 400 (OPENREAD_LENIENT_FEATURES, default off)",
     )
     serve.add_argument(
+        "--web",
+        dest="web_page",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve the try-it page at / (OPENREAD_WEB_PAGE, default on)",
+    )
+    serve.add_argument(
+        "--data-dir", type=Path, help="directory of the v3.x job store (OPENREAD_DATA_DIR)"
+    )
+    serve.add_argument(
+        "--job-store", help="'sqlite' or a redis://host:port/db URL (OPENREAD_JOB_STORE)"
+    )
+    serve.add_argument("--job-ttl", type=float, help="seconds jobs are kept (OPENREAD_JOB_TTL)")
+    serve.add_argument(
+        "--job-workers", type=int, help="v3.x jobs run at once (OPENREAD_JOB_WORKERS)"
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         help="(OPENREAD_LOG_LEVEL)",
+    )
+    serve.add_argument("--log-format", choices=["text", "json"], help="(OPENREAD_LOG_FORMAT)")
+    serve.add_argument(
+        "--metrics",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve Prometheus metrics at /metrics (OPENREAD_METRICS, default on)",
+    )
+    serve.add_argument("--metrics-port", type=int, help="/metrics on its own port")
+    serve.add_argument(
+        "--metrics-key-required",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="/metrics needs an API key (OPENREAD_METRICS_KEY_REQUIRED)",
+    )
+    serve.add_argument(
+        "--shutdown-grace", type=float, help="seconds to drain on SIGTERM (OPENREAD_SHUTDOWN_GRACE)"
     )
 
 
@@ -143,6 +231,16 @@ def serve_settings(args: argparse.Namespace, base: Settings) -> Settings:
         "lexicon",
         "log_level",
         "lenient_features",
+        "web_page",
+        "data_dir",
+        "job_store",
+        "job_ttl",
+        "job_workers",
+        "log_format",
+        "metrics",
+        "metrics_port",
+        "metrics_key_required",
+        "shutdown_grace",
     )
     changes: dict[str, object] = {
         name: getattr(args, name) for name in direct if getattr(args, name) is not None
@@ -228,12 +326,18 @@ def _read(args: argparse.Namespace, out: BinaryIO, err: TextIO) -> int:
     except SettingsError as exc:
         err.write(f"openread: {exc}\n")
         return EXIT_USAGE
+    usage = _overlay_usage(args)
+    if usage:
+        err.write(f"openread: --overlay: {usage}\n")
+        return EXIT_USAGE
     exit_code = EXIT_OK
     several = len(args.images) > 1
     printed = 0
     for path in args.images:
         try:
             result = reader.read(path, args.language)
+            if args.overlay is not None:
+                _write_overlay(path, result, args.overlay, reader.settings)
         except OpenReadError as exc:
             exit_code = max(exit_code, _report(path, exc, err))
             continue
@@ -254,6 +358,29 @@ def _read(args: argparse.Namespace, out: BinaryIO, err: TextIO) -> int:
         printed += 1
         out.flush()
     return exit_code
+
+
+def _overlay_usage(args: argparse.Namespace) -> str:
+    """Why ``--overlay`` cannot be done as asked ("" when it can)."""
+    if args.overlay is None:
+        return ""
+    if len(args.images) != 1:
+        return "give exactly one IMAGE"
+    from PIL import Image
+
+    if args.overlay.suffix.lower() not in Image.registered_extensions():
+        return f"cannot tell an image format from {args.overlay.name!r} (use .png, .jpg, ...)"
+    return ""
+
+
+def _write_overlay(path: str, result: ReadResult, out: Path, settings: Settings) -> None:
+    from .overlay import draw_overlay
+
+    image = draw_overlay(_read_file(path), result, limits=settings.limits)
+    try:
+        image.save(out)
+    except (OSError, ValueError) as exc:
+        raise InvalidRequestError(f"cannot write the overlay {out}: {exc}") from exc
 
 
 def _report(path: str, error: OpenReadError, err: TextIO) -> int:
@@ -298,4 +425,6 @@ def main(argv: list[str] | None = None) -> int:
         return _read(args, sys.stdout.buffer, sys.stderr)
     if args.command == "languages":
         return _languages(args, sys.stdout.buffer, sys.stderr)
+    if args.command == "bulk":
+        return _bulk(args, sys.stderr)
     return EXIT_INTERNAL  # pragma: no cover - argparse requires a command

@@ -15,7 +15,11 @@ handlers translate them (the HTTP server and the CLI); nothing else catches them
     │   ├── FeatureNotEnabledError   a known Azure feature that openread does not implement
     │   ├── InvalidApiVersionError
     │   ├── BadArgumentError         a malformed parameter or body
-    │   └── ImageUrlError            an image URL that is refused, malformed or unreachable
+    │   ├── ImageUrlError            an image URL that is refused, malformed or unreachable
+    │   ├── InvalidPageRangeError    a v3.x ``pages`` selection that is malformed or selects no page
+    │   ├── InvalidReadingOrderError a v3.x ``readingOrder`` other than basic or natural
+    │   ├── InvalidDocumentError     a PDF or TIFF that is broken or password protected
+    │   └── DocumentLimitError       a document with too many pages or too large a page
     ├── AuthenticationError          401, exit 3
     ├── NotFoundError                404, exit 3
     ├── MethodNotAllowedError        405, exit 3
@@ -38,13 +42,17 @@ __all__ = [
     "AuthenticationError",
     "BadArgumentError",
     "BusyError",
+    "DocumentLimitError",
     "FeatureNotEnabledError",
     "ImageBytesSizeError",
     "ImageUrlError",
     "InternalError",
     "InvalidApiVersionError",
+    "InvalidDocumentError",
     "InvalidImageFormatError",
     "InvalidImageSizeError",
+    "InvalidPageRangeError",
+    "InvalidReadingOrderError",
     "InvalidRequestError",
     "MethodNotAllowedError",
     "MissingFeaturesError",
@@ -137,6 +145,34 @@ class BadArgumentError(InvalidRequestError):
 
 class ImageUrlError(InvalidRequestError):
     default_message = "The provided image url is not accessible."
+
+
+class InvalidPageRangeError(InvalidRequestError):
+    inner_code = "InvalidPageRange"
+    default_message = (
+        "The page range is invalid: use page numbers and ranges such as '1,3-5', '2-' or '-4'."
+    )
+
+
+class InvalidReadingOrderError(InvalidRequestError):
+    inner_code = "InvalidReadingOrder"
+    default_message = "The readingOrder is invalid: use 'basic' or 'natural'."
+
+
+class InvalidDocumentError(InvalidRequestError):
+    """A PDF or TIFF that cannot be opened (broken, or protected by a password)."""
+
+    inner_code = "InvalidImage"
+    default_message = "The input data is not a valid image or password protected."
+
+
+class DocumentLimitError(InvalidRequestError):
+    """A document beyond the v3.2 limits: too many pages, or a PDF page over 17 x 17 inches."""
+
+    inner_code = "InvalidImageDimension"
+    default_message = (
+        "The input image dimension is out of range. The maximum PDF dimension is 17 x 17 inches."
+    )
 
 
 class AuthenticationError(OpenReadError):

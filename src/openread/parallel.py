@@ -17,14 +17,17 @@ import functools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from .errors import BusyError
 
-__all__ = ["Admission", "session_options", "shared_arena", "thread_map"]
+if TYPE_CHECKING:
+    from .settings import Settings
+
+__all__ = ["Admission", "bulk_plan", "session_options", "shared_arena", "thread_map"]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -154,3 +157,16 @@ class Admission:
             return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
         finally:
             self._admitted -= 1
+
+
+def bulk_plan(settings: Settings, processes: int | None = None) -> tuple[int, int]:
+    """Worker processes and onnxruntime threads per process for ``openread bulk``.
+
+    ``settings.threads`` is the machine's thread budget (default: the CPUs); it is split into
+    ``processes`` workers (default: one per thread, each with one thread, since whole images
+    in parallel keep the cores busier than threads inside one model call)."""
+    budget = settings.threads
+    count = budget if processes is None else processes
+    if count < 1:
+        raise ValueError("processes must be >= 1")
+    return count, max(1, budget // count)

@@ -28,6 +28,19 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_TESSDATA | (Debian's directory) | directory holding the Tesseract ``<Script>.traineddata`` files |
 | OPENREAD_LOG_LEVEL | info | log level of the server |
 | OPENREAD_LENIENT_FEATURES | false | a 4.0 ``analyze`` asking ``read`` plus features openread lacks (caption, tags, objects, people, smartCrops, denseCaptions) answers 200 with ``readResult`` only instead of Azure's 400 |
+| OPENREAD_WEB_PAGE | true | serve the try-it page at ``/`` (and under ``root_path``); false = no page, ``/`` answers 404 |
+| OPENREAD_DATA_DIR | ``$XDG_DATA_HOME/openread`` (``~/.local/share/openread``) | directory of the embedded job store (``jobs.sqlite3``) of the v3.x Read API |
+| OPENREAD_JOB_STORE | sqlite | where v3.x Read jobs live: ``sqlite`` (in the data directory) or a ``redis://host:port/db`` URL shared by several replicas (needs ``openread[redis]``) |
+| OPENREAD_JOB_TTL | 172800 | seconds a v3.x Read job and its result are kept (Azure's 48 hours) |
+| OPENREAD_JOB_WORKERS | 1 | v3.x Read jobs run at the same time; each reads one page at a time on the shared workers, so keep it below ``OPENREAD_WORKERS`` to leave synchronous callers a worker |
+| OPENREAD_JOB_QUEUE | 64 | unfinished v3.x Read jobs a server holds before it answers 429 |
+| OPENREAD_MAX_DOCUMENT_BYTES | 52428800 | largest v3.x Read body (PDF, TIFF or image; Azure's 50 MB) |
+| OPENREAD_MAX_PAGES | 2000 | most pages of a PDF or TIFF (Azure's limit) |
+| OPENREAD_LOG_FORMAT | text | ``text`` (the human-readable lines) or ``json`` (one JSON object a line, uvicorn's logs too) |
+| OPENREAD_METRICS | true | serve Prometheus metrics at ``/metrics`` |
+| OPENREAD_METRICS_PORT | (unset) | serve ``/metrics`` on this port of the same host instead of the API port |
+| OPENREAD_METRICS_KEY_REQUIRED | false | ``/metrics`` needs an API key like the API routes (off: scrapers rarely carry one) |
+| OPENREAD_SHUTDOWN_GRACE | 30 | seconds requests in flight may take to finish after SIGTERM (new ones get 503) |
 """
 
 from __future__ import annotations
@@ -72,6 +85,11 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "openread"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable about openread; immutable and validated at construction."""
@@ -97,6 +115,19 @@ class Settings:
     tessdata: Path | None = None
     log_level: str = "info"
     lenient_features: bool = False
+    web_page: bool = True
+    data_dir: Path = field(default_factory=_default_data_dir)
+    job_store: str = "sqlite"
+    job_ttl: float = 172_800.0
+    job_workers: int = 1
+    job_queue: int = 64
+    max_document_bytes: int = 52_428_800
+    max_pages: int = 2000
+    log_format: str = "text"
+    metrics: bool = True
+    metrics_port: int | None = None
+    metrics_key_required: bool = False
+    shutdown_grace: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -117,8 +148,22 @@ class Settings:
                     ipaddress.ip_network(entry, strict=False)
                 except ValueError as exc:
                     raise SettingsError(f"OPENREAD_URL_ALLOW: bad network {entry!r}") from exc
+        if self.job_store != "sqlite" and not self.job_store.startswith(("redis://", "rediss://")):
+            raise SettingsError(
+                f"job_store must be 'sqlite' or a redis:// URL, got {self.job_store!r}"
+            )
+        if self.job_ttl <= 0 or self.job_workers < 1 or self.job_queue < 1:
+            raise SettingsError("job_ttl must be > 0, job_workers and job_queue >= 1")
+        if self.max_document_bytes < 1 or self.max_pages < 1:
+            raise SettingsError("max_document_bytes and max_pages must be >= 1")
         if self.log_level.lower() not in {"critical", "error", "warning", "info", "debug"}:
             raise SettingsError(f"unknown log level {self.log_level!r}")
+        if self.log_format not in {"text", "json"}:
+            raise SettingsError(f"log format must be text or json, got {self.log_format!r}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"metrics port must be in 0..65535, got {self.metrics_port}")
+        if self.shutdown_grace < 0:
+            raise SettingsError("shutdown_grace must be >= 0")
 
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (validated again)."""
@@ -199,4 +244,17 @@ class Settings:
             tessdata=path("TESSDATA"),
             log_level=(get("LOG_LEVEL") or base.log_level).lower(),
             lenient_features=flag("LENIENT_FEATURES", base.lenient_features),
+            web_page=flag("WEB_PAGE", base.web_page),
+            data_dir=path("DATA_DIR") or base.data_dir,
+            job_store=get("JOB_STORE") or base.job_store,
+            job_ttl=number("JOB_TTL", base.job_ttl),
+            job_workers=integer("JOB_WORKERS", base.job_workers),
+            job_queue=integer("JOB_QUEUE", base.job_queue),
+            max_document_bytes=integer("MAX_DOCUMENT_BYTES", base.max_document_bytes),
+            max_pages=integer("MAX_PAGES", base.max_pages),
+            log_format=(get("LOG_FORMAT") or base.log_format).lower(),
+            metrics=flag("METRICS", base.metrics),
+            metrics_port=None if get("METRICS_PORT") is None else integer("METRICS_PORT", 0),
+            metrics_key_required=flag("METRICS_KEY_REQUIRED", base.metrics_key_required),
+            shutdown_grace=number("SHUTDOWN_GRACE", base.shutdown_grace),
         )

@@ -27,6 +27,7 @@ from ..errors import (
     MissingFeaturesError,
     NotSupportedVisualFeatureError,
 )
+from ..result import ReadResult
 from .body import read_image_body
 from .responses import json_response
 from .service import Service
@@ -167,8 +168,20 @@ def routes(service: Service) -> list[Route]:
         body = await read_image_body(request, service.settings)
         data = body if isinstance(body, bytes) else await service.download(body)
         processed = time.perf_counter()
-        result = await admission.run(lambda: engine.read(data, language=query.language))
+        stage = service.metrics.stage
+
+        def read() -> ReadResult:
+            begun = time.perf_counter()
+            stage.labels("queue").observe(begun - processed)
+            try:
+                return engine.read(data, language=query.language)
+            finally:
+                stage.labels("read").observe(time.perf_counter() - begun)
+
+        stage.labels("body").observe(processed - received)
+        result = await admission.run(read)
         done = time.perf_counter()
+        service.metrics.record_read(request.scope, len(result.words))
         headers = {
             "ms-vision-response-time-input-received": str(round((processed - received) * 1000)),
             "ms-vision-response-time-input-processed": str(round((done - processed) * 1000)),

@@ -4,6 +4,9 @@ Routers (each a ``routes(service)`` function over the shared ``Service``):
 
     analyze   Azure's Image Analysis 4.0 ``analyze`` route
     ops       /health, /ready, /openapi.json, /openread/languages
+    read      the v3.0/v3.1/v3.2 Read API (analyze, analyzeResults, operations), on ``jobs``
+    container the Read container's syncAnalyze, /ContainerLiveness, /status
+    web       the try-it page at / and its assets (unless ``web_page`` is off)
 
 Every response carries ``apim-request-id``/``request-id`` and ``api-supported-versions``
 (``middleware``); errors are Azure's envelope (``responses``). ``OpenReadError``s are translated
@@ -13,17 +16,18 @@ traceback in the log.
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from .. import logs
 from ..engine import Engine
+from ..jobs import JobRunner
 from ..settings import Settings
-from . import analyze, ops
+from . import analyze, container, lifecycle, metrics, ops, read, web
 from .middleware import RequestContextMiddleware
 from .responses import exception_handlers
+from .server import HardenedH11Protocol, reject_ambiguous_framing
 from .service import Service
 
 __all__ = ["create_app", "serve"]
@@ -32,11 +36,22 @@ KEEP_ALIVE_SECONDS = 30
 
 
 def _build(service: Service) -> Starlette:
+    jobs = JobRunner(service.settings, service.require_ready)
+    routes = [
+        *analyze.routes(service),
+        *ops.routes(service),
+        *read.routes(service, jobs),
+        *container.routes(service, jobs),
+        *web.routes(service),
+    ]
+    if service.settings.metrics and service.settings.metrics_port is None:
+        routes += metrics.routes(service.metrics, service.authenticate_metrics)
+    paths = frozenset(route.path for route in routes)
     app = Starlette(
-        routes=[*analyze.routes(service), *ops.routes(service)],
-        middleware=[Middleware(RequestContextMiddleware)],
+        routes=routes,
+        middleware=[Middleware(RequestContextMiddleware, service=service, paths=paths)],
         exception_handlers=exception_handlers(),
-        lifespan=service.lifespan,
+        lifespan=jobs.wrap(service.lifespan),
     )
     # A path with a trailing slash is another path: 404 envelope, not a 307 to the route.
     app.router.redirect_slashes = False
@@ -49,16 +64,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
     return _build(Service(settings, engine))
 
 
-def _configure_logging(level: str) -> None:
-    root = logging.getLogger("openread")
-    root.setLevel(level.upper())
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-        root.propagate = False
-
-
 def serve(settings: Settings) -> int:
     """Run the server until it is stopped (SIGINT/SIGTERM); the process exit code.
 
@@ -66,10 +71,10 @@ def serve(settings: Settings) -> int:
     start (e.g. a damaged model file) returns that error's exit code; a keys file that cannot be
     read raises ``SettingsError`` before anything is loaded.
     """
-    _configure_logging(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     service = Service(settings, None)
     config = uvicorn.Config(
-        _build(service),
+        reject_ambiguous_framing(_build(service)),
         host=settings.host,
         port=settings.port,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
@@ -77,11 +82,16 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
-        http="h11",
+        http=HardenedH11Protocol,  # header/body deadlines, connection cap (server.py)
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
+        log_config=None,  # openread.logs has configured uvicorn's loggers
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
     )
     server = uvicorn.Server(config)
+    lifecycle.install(server, service)
+    if settings.metrics and settings.metrics_port is not None:
+        metrics.serve_separately(service.metrics, settings.host, settings.metrics_port)
     server.run()
     if server.started:
         return 0

@@ -1,4 +1,7 @@
-"""The request-context middleware: request ids, the common headers, one log line per request."""
+"""The request-context middleware: request ids, the common headers, one structured log line per
+request (request id, route template, api-version, status, error code, latency, image bytes,
+pages, words, a short hash of the key: never the key nor the image), the request metrics, and
+503 + ``Retry-After`` for requests that arrive while the server drains (``lifecycle``)."""
 
 from __future__ import annotations
 
@@ -7,13 +10,16 @@ import re
 import time
 import uuid
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import InternalError
+from ..errors import InternalError, NotReadyError
 from .analyze import SUPPORTED_API_VERSIONS
+from .logsafe import sanitize_for_log
+from .metrics import STATS_KEY, RequestStats
 from .responses import REQUEST_ID_KEY, error_response
+from .service import Service
 
 __all__ = ["RequestContextMiddleware"]
 
@@ -26,8 +32,10 @@ class RequestContextMiddleware:
     """Gives each request an id, adds the common headers to every response, logs one line per
     request, and turns any exception that escaped into a 500 envelope naming the request id."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, service: Service, paths: frozenset[str]) -> None:
         self.app = app
+        self.service = service
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,13 +47,26 @@ class RequestContextMiddleware:
         if not _CLIENT_REQUEST_ID.fullmatch(client_rid):
             client_rid = ""
         status = 0
+        code = ""
+        received = 0
         started = time.perf_counter()
+        stats = scope[STATS_KEY] = RequestStats()
+        metrics = self.service.metrics
+        metrics.in_flight.inc()
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, code
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 headers = MutableHeaders(scope=message)
+                code = headers.get("x-ms-error-code", "")
                 headers["apim-request-id"] = rid
                 headers["request-id"] = rid
                 headers["api-supported-versions"] = ",".join(SUPPORTED_API_VERSIONS)
@@ -54,7 +75,10 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            if self.service.draining:
+                await error_response(NotReadyError())(scope, counting_receive, send_with_headers)
+            else:
+                await self.app(scope, counting_receive, send_with_headers)
         except ClientDisconnect:
             log.info("request %s: the client disconnected before sending its body", rid)
         except Exception:
@@ -64,13 +88,40 @@ class RequestContextMiddleware:
             error = InternalError(f"An internal error occurred. Request id: {rid}")
             await error_response(error)(scope, receive, send_with_headers)
         finally:
+            metrics.in_flight.dec()
+            elapsed = time.perf_counter() - started
+            path = str(scope.get("path", ""))
+            route = path if path in self.paths else "other"
+            given = QueryParams(scope.get("query_string", b"")).get("api-version")
+            if given is None:
+                api_version = ""
+            else:
+                api_version = given if given in SUPPORTED_API_VERSIONS else "other"
+            if not code and status == 401:
+                code = "401"
+            metrics.requests.labels(route, api_version, str(status), code).inc()
+            metrics.latency.labels(route).observe(elapsed)
+            if status == 429:
+                metrics.busy.inc()
+            fields: dict[str, str | int | float | None] = {
+                "request_id": rid,
+                "client_request_id": client_rid or None,
+                "method": sanitize_for_log(str(scope.get("method", ""))),
+                "route": route,
+                "api_version": api_version or None,
+                "status": status,
+                "error_code": code or None,
+                "latency_ms": round(elapsed * 1000, 1),
+                "image_bytes": received,
+                "pages": stats.pages,
+                "words": stats.words,
+                "key_hash": self.service.key_hash(Headers(scope=scope)),
+            }
             log.info(
-                "%s %s HTTP/%s -> %d in %.0f ms (request-id %s, x-ms-client-request-id %s)",
-                scope.get("method", ""),
-                scope.get("path", ""),
-                scope.get("http_version", ""),
+                "%s %s -> %d in %.0f ms",
+                sanitize_for_log(str(scope.get("method", ""))),
+                route,
                 status,
-                (time.perf_counter() - started) * 1000,
-                rid,
-                client_rid or "-",
+                elapsed * 1000,
+                extra={"fields": fields},
             )

@@ -6,6 +6,7 @@ control; until then ``require_ready`` raises ``NotReadyError`` (503).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.requests import Request
 
 from ..engine import Engine
 from ..errors import AuthenticationError, ImageUrlError, NotReadyError, OpenReadError
@@ -22,6 +24,7 @@ from ..settings import Settings
 from . import urlfetch
 from .auth import KeyRing
 from .body import ImageUrl
+from .metrics import Metrics
 
 __all__ = ["Service"]
 
@@ -45,6 +48,9 @@ class Service:
         self.fetches: Admission | None = None
         self.ready = False
         self.startup_error: OpenReadError | None = None
+        self.metrics = Metrics()
+        self.draining = False
+        """Set on SIGTERM (``lifecycle``): not ready, new requests 503."""
         self._keys = KeyRing.from_settings(settings)  # SettingsError if its file is unreadable
 
     @asynccontextmanager
@@ -65,9 +71,15 @@ class Service:
         engine = self.engine
         if engine is None:
             engine = await anyio.to_thread.run_sync(Engine.load, self.settings)
+        loaded = time.perf_counter()
+        self.metrics.model_load.set(loaded - started)
         await anyio.to_thread.run_sync(engine.warm_up)
+        self.metrics.warm_up.set(time.perf_counter() - loaded)
         self.engine = engine
-        self.admission = Admission(self.settings.workers, self.settings.max_queue)
+        self.admission = admission = Admission(self.settings.workers, self.settings.max_queue)
+        self.metrics.queue_depth.set_function(
+            lambda: float(max(0, admission.in_flight - admission.workers))
+        )
         self.fetches = Admission(URL_FETCH_WORKERS, URL_FETCH_QUEUE)
         self.ready = True
         log.info(
@@ -80,21 +92,37 @@ class Service:
             "on" if self.settings.url_fetch else "off",
         )
 
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether requests need a key (static keys or a keys file)."""
+        return self._keys.enabled
+
+    def key_hash(self, headers: Headers) -> str | None:
+        """A short hash of the key a request supplied (for logs; never the key itself)."""
+        supplied = _supplied_key(headers)
+        if supplied is None:
+            return None
+        return hashlib.sha256(supplied.encode("utf-8", "replace")).hexdigest()[:8]
+
     def authenticate(self, headers: Headers) -> None:
         """Require one of the configured keys (when there are any, or a keys file)."""
         if not self._keys.enabled:
             return
-        supplied = headers.get("ocp-apim-subscription-key")
-        if supplied is None:
-            scheme, _, token = headers.get("authorization", "").partition(" ")
-            supplied = token.strip() if scheme.lower() == "bearer" else None
+        supplied = _supplied_key(headers)
         if supplied is None:
             raise AuthenticationError()
         if not self._keys.matches(supplied):
             raise AuthenticationError()
 
+    def authenticate_metrics(self, request: Request) -> None:
+        """The key check of ``/metrics``: only with ``OPENREAD_METRICS_KEY_REQUIRED``."""
+        if self.settings.metrics_key_required:
+            self.authenticate(request.headers)
+
     def require_ready(self) -> tuple[Engine, Admission]:
         """The engine and its admission control, or ``NotReadyError`` (or the startup error)."""
+        if self.draining:
+            raise NotReadyError()
         if not self.ready or self.engine is None or self.admission is None:
             raise self.startup_error or NotReadyError()
         return self.engine, self.admission
@@ -108,3 +136,11 @@ class Service:
             raise NotReadyError()
         settings = self.settings
         return await fetches.run(lambda: urlfetch.fetch_image(body.url, settings))
+
+
+def _supplied_key(headers: Headers) -> str | None:
+    supplied = headers.get("ocp-apim-subscription-key")
+    if supplied is None:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        supplied = token.strip() if scheme.lower() == "bearer" else None
+    return supplied

@@ -11,7 +11,9 @@ URL input is opt-in (``OPENREAD_URL_FETCH``). When it is on, ``fetch_image``:
 - never uses proxies from the environment (they would bypass the address checks);
 - gives the whole download ``settings.url_timeout`` seconds (each network wait gets what is left
   of that budget, and the budget is checked between chunks, so a slow drip ends within about
-  twice the setting at worst);
+  twice the setting at worst), and the connection at most ``CONNECT_TIMEOUT`` of it;
+- answers one message for every refused or unresolvable host (no internal DNS mapping), and a
+  4xx ``ImageUrlError`` for any redirect target httpx cannot use (``http:img``, ``data:...``);
 - streams the body and stops as soon as it exceeds ``settings.limits.max_bytes``.
 
 Known limitation: the address check and the connection each resolve the name, so a DNS server
@@ -41,6 +43,12 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 BAD_URL_MESSAGE = "Image URL is badly formatted or not accessible"
 NOT_ACCESSIBLE_MESSAGE = "The provided image url is not accessible."
+# One message for every refused or unresolvable host, so that answers do not map internal DNS
+# (which names exist, which resolve to private addresses).
+REFUSED_MESSAGE = f"{NOT_ACCESSIBLE_MESSAGE} (the host cannot be fetched)"
+CONNECT_TIMEOUT = 3.0
+"""Seconds a fetch may wait for the TCP/TLS connection (within the total ``url_timeout``), so
+targets that never answer free their fetch slot quickly."""
 _METADATA_ADDRESSES = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 )
@@ -138,20 +146,20 @@ def _check_host(target: httpx.URL, policy: UrlPolicy) -> None:
     for address in _resolve(host, target.port or (443 if target.scheme == "https" else 80)):
         reason = refusal_reason(address)
         if reason is not None and not policy.address_allowed(address):
-            raise ImageUrlError(f"{NOT_ACCESSIBLE_MESSAGE} (the host resolves to {reason})")
+            raise ImageUrlError(REFUSED_MESSAGE)
 
 
 def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise ImageUrlError(f"{NOT_ACCESSIBLE_MESSAGE} (the host name does not resolve)") from exc
+        raise ImageUrlError(REFUSED_MESSAGE) from exc
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         text = str(sockaddr[0]).split("%", 1)[0]  # drop an IPv6 zone id
         addresses.append(ipaddress.ip_address(text))
     if not addresses:
-        raise ImageUrlError(f"{NOT_ACCESSIBLE_MESSAGE} (the host name does not resolve)")
+        raise ImageUrlError(REFUSED_MESSAGE)
     return addresses
 
 
@@ -174,7 +182,7 @@ def _fetch_one(
             "Accept": "image/*,*/*;q=0.8",
             "Accept-Encoding": "identity",
         },
-        timeout=httpx.Timeout(_remaining(deadline)),
+        timeout=_timeout(deadline),
     )
     try:
         response = client.send(request, stream=True)
@@ -184,8 +192,14 @@ def _fetch_one(
             response.close()
     except httpx.TimeoutException as exc:
         raise ImageUrlError(f"{NOT_ACCESSIBLE_MESSAGE} (timed out)") from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+        # InvalidURL is not an HTTPError: a redirect to ``http:img`` raises it while sending.
         raise ImageUrlError(NOT_ACCESSIBLE_MESSAGE) from exc
+
+
+def _timeout(deadline: float) -> httpx.Timeout:
+    left = _remaining(deadline)
+    return httpx.Timeout(left, connect=min(left, CONNECT_TIMEOUT))
 
 
 def _handle_response(
@@ -195,7 +209,10 @@ def _handle_response(
         location: str = response.headers.get("location", "")
         if not location:
             raise ImageUrlError(NOT_ACCESSIBLE_MESSAGE)
-        return urljoin(url, location)
+        try:
+            return urljoin(url, location)
+        except ValueError as exc:  # e.g. an invalid IPv6 literal in the Location
+            raise ImageUrlError(BAD_URL_MESSAGE) from exc
     if not 200 <= response.status_code < 300:
         raise ImageUrlError(NOT_ACCESSIBLE_MESSAGE)
     max_bytes = settings.limits.max_bytes

@@ -18,7 +18,7 @@ from typing import Union
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import (
     ImageBytesSizeError,
@@ -92,7 +92,7 @@ def load_image(source: ImageInput, limits: ImageLimits) -> DecodedImage:
     if isinstance(source, Image.Image):
         _check_dimensions(source.size, limits)
         try:  # a lazily opened image is only decoded here
-            pixels = _to_bgr(_oriented(source))
+            pixels = _to_bgr(source)
         except _DECODE_FAILURES as exc:
             raise InvalidImageFormatError(
                 "Image format is not valid", inner_message=f"Image format is not valid: {exc}"
@@ -123,8 +123,9 @@ def decode_bytes(data: bytes, limits: ImageLimits) -> DecodedImage:
     with image:
         _check_dimensions(image.size, limits)
         try:
+            _check_embedded_size(image, data, limits)
             image.load()
-            pixels = _to_bgr(_oriented(image))
+            pixels = _to_bgr(image)
         except _DECODE_FAILURES as exc:  # truncated or corrupt data
             raise InvalidImageFormatError(
                 "Image format is not valid", inner_message=f"Image format is not valid: {exc}"
@@ -151,6 +152,22 @@ def _size_error(limits: ImageLimits) -> InvalidImageSizeError:
     )
 
 
+def _check_embedded_size(image: Image.Image, data: bytes, limits: ImageLimits) -> None:
+    """An ICO's entries may embed PNGs far larger than the directory says: check each PNG's own
+    header before anything is decoded."""
+    if image.format != "ICO":
+        return
+    for entry in getattr(getattr(image, "ico", None), "entry", ()):
+        offset = int(entry.offset)
+        header = data[offset : offset + 24]
+        if header[:8] == b"\x89PNG\r\n\x1a\n" and len(header) == 24:
+            width, height = struct.unpack(">II", header[16:24])
+            if max(width, height) > limits.max_side:  # small entries (16x16 icons) are fine
+                _check_dimensions((width, height), limits)
+            if width * height > limits.max_pixels:
+                raise _size_error(limits)
+
+
 def _check_dimensions(size: tuple[int, int], limits: ImageLimits) -> None:
     width, height = size
     too_small = min(width, height) < (1 if limits.relaxed else limits.min_side)
@@ -163,28 +180,91 @@ def _check_dimensions(size: tuple[int, int], limits: ImageLimits) -> None:
         raise _size_error(limits)
 
 
-def _oriented(image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation tag (if any) so pixels are as a viewer shows them."""
+_ROWS_PER_CHUNK = 256
+"""Rows converted at a time: temporaries stay at a few MB whatever the image size."""
+
+_TRANSPOSE_ORIENTATIONS = frozenset({5, 6, 7, 8})
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1-8), or 1 when absent or unreadable."""
     try:
-        return ImageOps.exif_transpose(image)
+        value = image.getexif().get(0x0112, 1)
     except _DECODE_FAILURES:
-        return image  # unreadable EXIF: the stored pixel grid is the best we have
+        return 1  # unreadable EXIF: the stored pixel grid is the best we have
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _apply_orientation(pixels: npt.NDArray[np.uint8], orientation: int) -> npt.NDArray[np.uint8]:
+    """``pixels`` as a viewer shows them (the same result as ``ImageOps.exif_transpose``), with
+    numpy views and one copy instead of Pillow's extra full-size images."""
+    views = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
+        7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+        8: lambda a: a.transpose(1, 0, 2)[::-1],
+    }
+    view = views.get(orientation)
+    return pixels if view is None else np.ascontiguousarray(view(pixels))
 
 
 def _to_bgr(image: Image.Image) -> npt.NDArray[np.uint8]:
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        top = float(values.max()) or 1.0
-        gray = np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    """8-bit BGR pixels of ``image`` with its EXIF orientation applied.
+
+    Converted in bands of rows: memory is the decoded Pillow image, the 3-byte output and
+    band-sized temporaries, plus one output-sized copy only for a rotated/flipped orientation (no
+    float64 images, no full-size converted, composited or ``tobytes`` copies).
+    """
+    orientation = _orientation(image)
+    width, height = image.size
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    deep = image.mode in ("I", "I;16", "I;16B", "I;16L", "F")
+    alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    scale = np.float32(255.0 / _brightest(image)) if deep else np.float32(1.0)
+    for start in range(0, height, _ROWS_PER_CHUNK):
+        stop = min(start + _ROWS_PER_CHUNK, height)
+        band = image.crop((0, start, width, stop))
+        if deep:
+            out[start:stop] = _deep_band(band, scale)[:, :, None]
+        elif alpha:
+            out[start:stop] = _composited_band(band.convert("RGBA"))
+        else:
+            rgb = np.asarray(band if band.mode == "RGB" else band.convert("RGB"), dtype=np.uint8)
+            out[start:stop] = rgb[:, :, ::-1]
+    return _apply_orientation(out, orientation)
+
+
+def _brightest(image: Image.Image) -> float:
+    """The largest pixel value of a deep gray image (1.0 when it is not positive or not finite)."""
+    extrema = image.getextrema()
+    top = float(extrema[1]) if isinstance(extrema[1], int | float) else 0.0
+    return top if np.isfinite(top) and top > 0 else 1.0
+
+
+def _deep_band(band: Image.Image, scale: np.float32) -> npt.NDArray[np.uint8]:
+    """A band of 16/32-bit or float gray -> 8-bit, scaled so the brightest pixel is 255."""
+    values = np.asarray(band).astype(np.float32)
+    np.nan_to_num(values, copy=False, posinf=255.0 / float(scale), neginf=0.0)
+    values *= scale
+    np.clip(values, 0, 255, out=values)
+    return values.astype(np.uint8)
+
+
+def _composited_band(band: Image.Image) -> npt.NDArray[np.uint8]:
+    """A band of RGBA composited over white -> BGR, in 16-bit integers."""
+    rgba = np.asarray(band, dtype=np.uint8)
+    alpha = rgba[:, :, 3:4].astype(np.uint16)
+    color = rgba[:, :, 2::-1].astype(np.uint16)  # BGR order
+    color *= alpha
+    color += 255 * (255 - alpha)
+    color += 127
+    color //= 255
+    return color.astype(np.uint8)
 
 
 def _array_to_bgr(array: npt.NDArray[np.generic], limits: ImageLimits) -> npt.NDArray[np.uint8]:

@@ -1,0 +1,97 @@
+"""``/metrics`` scraped after real requests to a real server, parsed with prometheus_client."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from serving import ANALYZE, API_KEY, ServerProcess, png_bytes
+
+
+def _samples(server: ServerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(server.url("/metrics", ""), timeout=10).text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _value(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_counts_and_histograms_agree_with_what_was_sent(ops_server: ServerProcess) -> None:
+    before = _samples(ops_server)
+    image = png_bytes(320, 240)
+    headers = {"Ocp-Apim-Subscription-Key": API_KEY, "Content-Type": "application/octet-stream"}
+    with httpx.Client(timeout=60) as client:
+        oks = [client.post(ops_server.url(), content=image, headers=headers) for _ in range(3)]
+        bad = client.post(
+            ops_server.url(query="api-version=1999-01-01&features=read"),
+            content=image,
+            headers=headers,
+        )
+        unauth = client.post(ops_server.url(), content=image)
+    assert [r.status_code for r in oks] == [200, 200, 200]
+    assert bad.status_code == 400
+    assert unauth.status_code == 401
+    after = _samples(ops_server)
+    route = ANALYZE
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    ok = {"route": route, "api_version": "2023-10-01", "status": "200", "code": ""}
+    assert delta("openread_requests_total", **ok) == 3
+    code = bad.headers["x-ms-error-code"]
+    assert (
+        delta("openread_requests_total", route=route, api_version="other", status="400", code=code)
+        == 1
+    )
+    assert (
+        delta(
+            "openread_requests_total",
+            route=route,
+            api_version="2023-10-01",
+            status="401",
+            code="401",
+        )
+        == 1
+    )
+    assert delta("openread_request_seconds_count", route=route) == 5
+    assert delta("openread_images_read_total") == 3
+    assert delta("openread_pages_read_total") == 3
+    assert delta("openread_words_per_image_count") == 3
+    words = sum(
+        len(line["words"])
+        for r in oks
+        for block in r.json()["readResult"]["blocks"]
+        for line in block["lines"]
+    )
+    assert delta("openread_words_per_image_sum") == words
+    for stage in ("queue", "body", "read"):
+        assert delta("openread_stage_seconds_count", stage=stage) == 3
+    assert delta("openread_stage_seconds_sum", stage="read") > 0
+    assert _value(after, "openread_process_rss_bytes") > 10_000_000
+    assert _value(after, "openread_model_load_seconds") > 0
+    assert _value(after, "openread_requests_in_flight") == 1  # the scrape itself
+
+
+def test_raw_paths_are_not_labels(ops_server: ServerProcess) -> None:
+    assert httpx.get(ops_server.url("/no/such/path-123", "")).status_code == 404
+    assert "path-123" not in httpx.get(ops_server.url("/metrics", "")).text
+    samples = _samples(ops_server)
+    assert (
+        _value(
+            samples,
+            "openread_requests_total",
+            route="other",
+            api_version="",
+            status="404",
+            code="404",
+        )
+        >= 1
+    )
