@@ -501,7 +501,7 @@ def test_auth_is_checked_before_the_query(main_server: ServerProcess, client: ht
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/"),
+        ("GET", "/nothing-here"),  # "/" is the try-it page
         ("POST", "/vision/v9/analyze"),
         ("GET", "/computervision/imageanalysis:analyzeX"),
         ("POST", "/other" + ANALYZE),
