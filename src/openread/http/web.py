@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..settings import Settings
-from .analyze import SUPPORTED_API_VERSIONS
+from .analyze import GA_API_VERSIONS
 from .responses import json_response
 from .service import Service
 
@@ -40,7 +40,7 @@ ASSETS = {
 }
 """The page's assets (under ``/openread/web/``) and their media types."""
 WEB_CONFIG_PATH = "/openread/web-config"
-PAGE_API_VERSION = SUPPORTED_API_VERSIONS[-1]
+PAGE_API_VERSION = GA_API_VERSIONS[-1]
 
 
 @functools.cache
