@@ -382,9 +382,10 @@ def relaxed(installed: Engine) -> Engine:
     # re-measured 2026-12-03 on the grown dev lines (50 Arabic, 33 Cyrillic, 50 Greek; were 10
     # each, whose figures did not carry over): bench.accuracy, no hint: openread 0.078, 0.094,
     # 0.228; RapidOCR 0.994, 0.955, 0.494; Tesseract with the right pack 0.941, 0.023, 0.240.
-    # This function (relaxed limits) gave Cyrillic 0.082. Floors a little above the measured
-    # figures; Cyrillic without a hint is still 4x Tesseract-rus (issue 20).
-    [("lines_arab", 0.10), ("lines_cyrl", 0.11), ("lines_grek", 0.25)],
+    # This function (relaxed limits, whole-page reads) gave Arabic 0.154 and Cyrillic 0.082;
+    # the gap to bench.accuracy's Arabic figure is not explained yet. Floors a little above what
+    # this function measured; Cyrillic without a hint is still 4x Tesseract-rus (issue 20).
+    [("lines_arab", 0.18), ("lines_cyrl", 0.11), ("lines_grek", 0.25)],
 )
 def test_real_lines_of_other_scripts(
     relaxed: Engine, eval_data: Path, subset: str, floor: float
