@@ -23,7 +23,6 @@ import dataclasses
 import io
 import math
 import re
-import struct
 import threading
 from dataclasses import dataclass
 from typing import Literal
@@ -59,18 +58,8 @@ _PAGE_ITEM = re.compile(r"^(\d+|\d+-\d+|\d+-|-\d+)$")
 _PDFIUM = threading.Lock()
 """Held around every PDFium call (PDFium is not thread-safe)."""
 
-_FAILURES: tuple[type[BaseException], ...] = (
-    OSError,
-    ValueError,
-    SyntaxError,
-    EOFError,
-    IndexError,
-    KeyError,
-    TypeError,
-    struct.error,
-    Warning,
-)
-"""What Pillow raises (or warns, under ``-W error``) for a malformed file."""
+_FAILURES = decode.DECODE_FAILURES
+"""What Pillow raises (or warns, under ``-W error``) for a malformed file (``decode``'s list)."""
 
 Kind = Literal["image", "pdf", "tiff"]
 Unit = Literal["pixel", "inch"]

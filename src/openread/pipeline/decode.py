@@ -50,7 +50,7 @@ _OPENERS = tuple(f for f in ACCEPTED_FORMATS if f != "MPO")  # Pillow opens MPO 
 # application turns warnings into errors (``-W error``, pytest), those arrive as exceptions and
 # mean the same thing, so they are caught too (``warnings.catch_warnings`` is not thread-safe,
 # so filters are never changed here).
-_DECODE_FAILURES: tuple[type[BaseException], ...] = (
+DECODE_FAILURES: tuple[type[BaseException], ...] = (
     OSError,
     ValueError,
     SyntaxError,
@@ -93,7 +93,7 @@ def load_image(source: ImageInput, limits: ImageLimits) -> DecodedImage:
         _check_dimensions(source.size, limits)
         try:  # a lazily opened image is only decoded here
             pixels = _to_bgr(source)
-        except _DECODE_FAILURES as exc:
+        except DECODE_FAILURES as exc:
             raise InvalidImageFormatError(
                 "Image format is not valid", inner_message=f"Image format is not valid: {exc}"
             ) from exc
@@ -118,7 +118,7 @@ def decode_bytes(data: bytes, limits: ImageLimits) -> DecodedImage:
         raise _size_error(limits) from exc
     except UnidentifiedImageError as exc:
         raise InvalidImageFormatError() from exc
-    except _DECODE_FAILURES as exc:  # malformed headers
+    except DECODE_FAILURES as exc:  # malformed headers
         raise InvalidImageFormatError() from exc
     with image:
         _check_dimensions(image.size, limits)
@@ -126,7 +126,7 @@ def decode_bytes(data: bytes, limits: ImageLimits) -> DecodedImage:
             _check_embedded_size(image, data, limits)
             image.load()
             pixels = _to_bgr(image)
-        except _DECODE_FAILURES as exc:  # truncated or corrupt data
+        except DECODE_FAILURES as exc:  # truncated or corrupt data
             raise InvalidImageFormatError(
                 "Image format is not valid", inner_message=f"Image format is not valid: {exc}"
             ) from exc
@@ -190,7 +190,7 @@ def _orientation(image: Image.Image) -> int:
     """The EXIF orientation tag (1-8), or 1 when absent or unreadable."""
     try:
         value = image.getexif().get(0x0112, 1)
-    except _DECODE_FAILURES:
+    except DECODE_FAILURES:
         return 1  # unreadable EXIF: the stored pixel grid is the best we have
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
