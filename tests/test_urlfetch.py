@@ -7,14 +7,20 @@ to the loopback image host.
 from __future__ import annotations
 
 import ipaddress
+import socket
+import ssl
+import threading
 import time
+from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
+import trustme
 
 from openread import ImageLimits, Settings
 from openread.errors import ImageBytesSizeError, ImageUrlError
-from openread.http.urlfetch import fetch_image, refusal_reason
+from openread.http.urlfetch import PinnedTransport, fetch_image, refusal_reason
 from serving import ImageHost, image_host
 
 __all__ = ["image_host"]
@@ -185,3 +191,124 @@ def test_redirect_to_a_url_without_a_host_is_a_client_error(
     url = image_host.url("/redirect?to=" + quote(location, safe=""))
     with pytest.raises(ImageUrlError):
         fetch_image(url, LOOPBACK_ALLOWED)
+
+
+# --------------------------------------------------------------------------- DNS rebinding
+
+
+class _Rebinding:
+    """``socket.getaddrinfo`` for ``rebind.test``: ``first`` on the first lookup, ``later`` on
+    every further one (a DNS server that rebinds); other names resolve as usual."""
+
+    def __init__(self, first: str, later: str) -> None:
+        self.first = first
+        self.later = later
+        self.lookups = 0
+        self._real = socket.getaddrinfo
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.test":
+            return self._real(host, port, *args, **kwargs)
+        self.lookups += 1
+        address = self.first if self.lookups == 1 else self.later
+        return self._real(address, port, *args, **kwargs)
+
+
+def test_connects_to_the_address_it_checked(
+    image_host: ImageHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: the check saw 127.0.0.1 (allowed) and httpx resolved the name again, getting an
+    # unroutable address, so the fetch went somewhere else than the address checked
+    resolver = _Rebinding("127.0.0.1", "192.0.2.1")
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    url = f"http://rebind.test:{image_host.port}/image"
+    assert fetch_image(url, LOOPBACK_ALLOWED) == image_host.content("/image")
+    assert resolver.lookups == 1
+
+
+def test_a_name_rebound_to_loopback_is_not_fetched(
+    image_host: ImageHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the attack of issue 16: public at the check, 127.0.0.1 at the connection. Now the
+    # connection goes to the public address checked (unreachable here), never to loopback.
+    resolver = _Rebinding("93.184.216.34", "127.0.0.1")
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    url = f"http://rebind.test:{image_host.port}/image"
+    with pytest.raises(ImageUrlError):
+        fetch_image(url, Settings(url_fetch=True, url_timeout=1.0))
+    assert resolver.lookups == 1
+
+
+def test_each_redirect_hop_is_resolved_once_and_pinned(
+    image_host: ImageHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver = _Rebinding("127.0.0.1", "192.0.2.1")
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    hop = f"http://rebind.test:{image_host.port}/image"
+    url = image_host.url("/redirect?to=" + quote(hop, safe=""))
+    assert fetch_image(url, LOOPBACK_ALLOWED) == image_host.content("/image")
+    assert resolver.lookups == 1
+
+
+class _OneShotServer:
+    """Answers one HTTP request on 127.0.0.1 (TLS with ``context``) and keeps its head and the
+    SNI name the client sent."""
+
+    def __init__(self, context: ssl.SSLContext | None = None) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.context = context
+        self.head = b""
+        self.sni: str | None = None
+        if context is not None:
+            context.sni_callback = self._sni
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _sni(self, _sock: object, name: str | None, _context: object) -> None:
+        self.sni = name
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        stream = conn if self.context is None else self.context.wrap_socket(conn, True)
+        with stream:
+            while b"\r\n\r\n" not in self.head:
+                self.head += stream.recv(4096)
+            stream.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nimage")
+        self.listener.close()
+
+
+def test_pinned_transport_keeps_the_host_header() -> None:
+    server = _OneShotServer()
+    transport = PinnedTransport("pinned.test", [ipaddress.ip_address("127.0.0.1")])
+    with httpx.Client(transport=transport) as client:
+        response = client.get(f"http://pinned.test:{server.port}/x.png")
+    server.thread.join(5)
+    assert response.content == b"image"
+    assert b"\r\nhost: pinned.test:" in server.head.lower()
+    assert transport.backend.connected == [("127.0.0.1", server.port)]
+
+
+def test_pinned_transport_refuses_another_host() -> None:
+    transport = PinnedTransport("pinned.test", [ipaddress.ip_address("127.0.0.1")])
+    with httpx.Client(transport=transport) as client, pytest.raises(httpx.TransportError):
+        client.get("http://other.test:9/x.png")
+    assert transport.backend.connected == []
+
+
+def test_pinned_transport_uses_the_host_name_for_sni_and_the_certificate() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("pinned.test").configure_cert(server_context)
+    server = _OneShotServer(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    transport = PinnedTransport(
+        "pinned.test", [ipaddress.ip_address("127.0.0.1")], ssl_context=client_context
+    )
+    with httpx.Client(transport=transport) as client:
+        response = client.get(f"https://pinned.test:{server.port}/x.png")
+    server.thread.join(5)
+    assert response.content == b"image"
+    assert server.sni == "pinned.test"
+    assert transport.backend.connected == [("127.0.0.1", server.port)]

@@ -3,11 +3,15 @@
 URL input is opt-in (``OPENREAD_URL_FETCH``). When it is on, ``fetch_image``:
 
 - accepts only ``http`` and ``https`` URLs with a host;
-- resolves the host with ``socket.getaddrinfo`` and refuses it when any of its addresses is
-  loopback, private, link-local, reserved, multicast, unspecified, not globally routable, or a
-  cloud metadata address, unless the host name or that address is in ``settings.url_allow``
+- resolves the host once with ``socket.getaddrinfo`` and refuses it when any of its addresses
+  is loopback, private, link-local, reserved, multicast, unspecified, not globally routable, or
+  a cloud metadata address, unless the host name or that address is in ``settings.url_allow``
   (host names, single addresses or CIDR networks);
-- follows redirects itself, at most ``settings.url_max_redirects``, checking every hop again;
+- connects only to the addresses it checked (``PinnedBackend``: the name is never resolved a
+  second time, so DNS rebinding cannot steer the connection elsewhere), while the ``Host``
+  header, TLS SNI and certificate verification still use the host name of the URL;
+- follows redirects itself, at most ``settings.url_max_redirects``, resolving, checking and
+  pinning every hop again;
 - never uses proxies from the environment (they would bypass the address checks);
 - gives the whole download ``settings.url_timeout`` seconds (each network wait gets what is left
   of that budget, and the budget is checked between chunks, so a slow drip ends within about
@@ -15,28 +19,26 @@ URL input is opt-in (``OPENREAD_URL_FETCH``). When it is on, ``fetch_image``:
 - answers one message for every refused or unresolvable host (no internal DNS mapping), and a
   4xx ``ImageUrlError`` for any redirect target httpx cannot use (``http:img``, ``data:...``);
 - streams the body and stops as soon as it exceeds ``settings.limits.max_bytes``.
-
-Known limitation: the address check and the connection each resolve the name, so a DNS server
-that answers differently the second time (DNS rebinding) could still steer the connection to a
-refused address. Operators who need a hard guarantee should also block private ranges at the
-network level (egress firewall) or allow only fixed, trusted hosts.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
 from ..errors import ImageBytesSizeError, ImageUrlError
 from ..settings import Settings
 
-__all__ = ["UrlPolicy", "fetch_image"]
+__all__ = ["PinnedBackend", "PinnedTransport", "UrlPolicy", "fetch_image"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -117,14 +119,15 @@ def fetch_image(url: str, settings: Settings) -> bytes:
     policy = UrlPolicy.from_settings(settings)
     deadline = time.monotonic() + settings.url_timeout
     current = url
-    with httpx.Client(trust_env=False, follow_redirects=False) as client:
-        for _hop in range(settings.url_max_redirects + 1):
-            target = _parse_url(current)
-            _check_host(target, policy)
+    for _hop in range(settings.url_max_redirects + 1):
+        target = _parse_url(current)
+        host = target.raw_host.decode("ascii")
+        transport = PinnedTransport(host, _checked_addresses(target, policy))
+        with httpx.Client(transport=transport, trust_env=False, follow_redirects=False) as client:
             location = _fetch_one(client, target, settings, deadline)
-            if isinstance(location, bytes):
-                return location
-            current = location
+        if isinstance(location, bytes):
+            return location
+        current = location
     raise ImageUrlError(f"{NOT_ACCESSIBLE_MESSAGE} (too many redirects)")
 
 
@@ -138,15 +141,17 @@ def _parse_url(url: str) -> httpx.URL:
     return target
 
 
-def _check_host(target: httpx.URL, policy: UrlPolicy) -> None:
-    """Refuse ``target`` unless every address of its host may be fetched."""
+def _checked_addresses(target: httpx.URL, policy: UrlPolicy) -> tuple[IPAddress, ...]:
+    """The addresses of ``target``'s host (resolved once), refused unless every one of them may
+    be fetched (or the host name is allowed): the only addresses the fetch may connect to."""
     host = target.raw_host.decode("ascii")
-    if policy.host_allowed(host):
-        return
-    for address in _resolve(host, target.port or (443 if target.scheme == "https" else 80)):
-        reason = refusal_reason(address)
-        if reason is not None and not policy.address_allowed(address):
-            raise ImageUrlError(REFUSED_MESSAGE)
+    addresses = _resolve(host, target.port or (443 if target.scheme == "https" else 80))
+    if not policy.host_allowed(host):
+        for address in addresses:
+            reason = refusal_reason(address)
+            if reason is not None and not policy.address_allowed(address):
+                raise ImageUrlError(REFUSED_MESSAGE)
+    return tuple(dict.fromkeys(addresses))
 
 
 def _resolve(host: str, port: int) -> list[IPAddress]:
@@ -239,3 +244,124 @@ def _too_large(max_bytes: int) -> ImageBytesSizeError:
     return ImageBytesSizeError(
         f"The image size is not allowed to be zero or larger than {max_bytes} bytes."
     )
+
+
+class PinnedBackend(httpcore.NetworkBackend):
+    """An httpcore network backend that connects ``host`` only to ``addresses`` (the ones the
+    policy checked), in order, and never resolves a name: any other host is refused."""
+
+    def __init__(self, host: str, addresses: Sequence[IPAddress]) -> None:
+        self.host = host.lower().rstrip(".")
+        self.addresses = tuple(addresses)
+        self.connected: list[tuple[str, int]] = []
+        """(address, port) of every connection made (for tests and debugging)."""
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        if host.lower().rstrip(".") != self.host or not self.addresses:
+            raise httpcore.ConnectError("not the host whose addresses were checked")
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in self.addresses:
+            try:
+                # an address literal: the socket module does no DNS lookup for it
+                stream = self._inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+                continue
+            self.connected.append((str(address), port))
+            return stream
+        assert failure is not None
+        raise failure
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are not fetched")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """An httpx transport whose connections go through a ``PinnedBackend``: the request (its
+    ``Host`` header, TLS SNI and the certificate check) names the host, the socket goes to a
+    checked address. No proxies, one connection, no retries."""
+
+    def __init__(
+        self,
+        host: str,
+        addresses: Sequence[IPAddress],
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.backend = PinnedBackend(host, addresses)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context or httpx.create_ssl_context(),
+            max_connections=1,
+            network_backend=self.backend,
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        stream = request.stream
+        assert isinstance(stream, httpx.SyncByteStream)
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=stream,
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            response = self._pool.handle_request(core_request)
+        body = response.stream
+        assert isinstance(body, Iterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseStream(body),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class _ResponseStream(httpx.SyncByteStream):
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _httpx_errors():
+            yield from self._chunks
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
+@contextmanager
+def _httpx_errors() -> Iterator[None]:
+    """httpcore's exceptions as httpx's (what ``_fetch_one`` handles)."""
+    try:
+        yield
+    except httpcore.TimeoutException as exc:
+        raise httpx.TimeoutException(str(exc)) from exc
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
+        raise httpx.TransportError(str(exc)) from exc
