@@ -2,6 +2,12 @@
 
 Bodies are streamed and abandoned as soon as they are larger than the limit (before reading
 anything when ``Content-Length`` says so), or when nothing arrives for ``BODY_IDLE_SECONDS``.
+
+Multipart bodies are parsed on a worker thread (never on the event loop), and the work per body
+is bounded: parsing stops at the end of the first file part, and a body with more than
+``MAX_MULTIPART_PARTS`` parts or a part with more than ``MAX_PART_HEADERS`` headers is refused
+(400) as soon as the parser gets there (a 20 MB body of tiny parts froze ``/health`` for 9-21 s
+when it was parsed on the event loop, issue 16).
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ JSON_BODY_LIMIT = 64 * 1024
 """Largest accepted ``{"url": ...}`` body."""
 MULTIPART_OVERHEAD = 64 * 1024
 """Room for multipart boundaries and part headers on top of the image byte limit."""
+MAX_MULTIPART_PARTS = 64
+"""Most parts a multipart body may have before its first file part (Azure's clients send one)."""
+MAX_PART_HEADERS = 32
+"""Most headers one multipart part may have."""
 BODY_IDLE_SECONDS = 30
 """A request body that sends nothing for this long is abandoned (400 and the connection closed)."""
 
@@ -99,7 +109,8 @@ async def read_image_body(request: Request, settings: Settings) -> bytes | Image
         raw = await read_capped(
             request, max_bytes + MULTIPART_OVERHEAD, lambda: _too_large(max_bytes)
         )
-        data = first_file_part(raw, header)
+        # the parser is pure Python: off the event loop, on anyio's bounded default limiter
+        data = await anyio.to_thread.run_sync(first_file_part, raw, header)
     elif media_type == "application/json":
         raw = await read_capped(
             request, JSON_BODY_LIMIT, lambda: BadArgumentError(BAD_BODY_MESSAGE)
@@ -141,9 +152,15 @@ class _Part:
         return bool(content_type) and not content_type.startswith("text/")
 
 
+class _FileFoundSignal(Exception):  # noqa: N818 - a signal, not an error
+    """Raised from the parser's callbacks to stop at the end of the first file part."""
+
+
 @dataclass(slots=True)
 class _PartCollector:
-    """Callbacks for ``python_multipart.MultipartParser`` that keep every part in memory."""
+    """Callbacks for ``python_multipart.MultipartParser`` that keep the parts up to the first
+    file part, and stop the parser there (``_FileFoundSignal``) or at a limit
+    (``BadArgumentError``)."""
 
     parts: list[_Part] = field(default_factory=list)
     _field: bytearray = field(default_factory=bytearray)
@@ -151,22 +168,41 @@ class _PartCollector:
 
     def callbacks(self) -> MultipartCallbacks:
         return {
-            "on_part_begin": lambda: self.parts.append(_Part()),
+            "on_part_begin": self._part_begin,
             "on_header_field": lambda d, s, e: self._field.extend(d[s:e]),
             "on_header_value": lambda d, s, e: self._value.extend(d[s:e]),
             "on_header_end": self._header_end,
             "on_part_data": lambda d, s, e: self.parts[-1].data.extend(d[s:e]),
+            "on_part_end": self._part_end,
         }
 
+    def _part_begin(self) -> None:
+        if len(self.parts) >= MAX_MULTIPART_PARTS:
+            raise BadArgumentError(
+                f"{BAD_BODY_MESSAGE} The multipart body has more than {MAX_MULTIPART_PARTS} "
+                "parts before its file."
+            )
+        self.parts.append(_Part())
+
     def _header_end(self) -> None:
+        headers = self.parts[-1].headers
+        if len(headers) >= MAX_PART_HEADERS:
+            raise BadArgumentError(
+                f"{BAD_BODY_MESSAGE} A multipart part has more than {MAX_PART_HEADERS} headers."
+            )
         name = self._field.decode("latin-1").strip().lower()
-        self.parts[-1].headers[name] = self._value.decode("latin-1").strip()
+        headers[name] = self._value.decode("latin-1").strip()
         self._field.clear()
         self._value.clear()
 
+    def _part_end(self) -> None:
+        if self.parts[-1].is_file:
+            raise _FileFoundSignal()
+
 
 def first_file_part(body: bytes, content_type: str) -> bytes:
-    """The content of the first file part of a ``multipart/form-data`` body."""
+    """The content of the first file part of a ``multipart/form-data`` body (blocking: call it
+    on a worker thread)."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
@@ -176,6 +212,8 @@ def first_file_part(body: bytes, content_type: str) -> bytes:
         parser = MultipartParser(boundary, collector.callbacks())  # refuses boundaries > 256 bytes
         parser.write(body)
         parser.finalize()
+    except _FileFoundSignal:
+        return bytes(collector.parts[-1].data)
     except FormParserError as exc:
         raise BadArgumentError(BAD_BODY_MESSAGE) from exc
     for part in collector.parts:
