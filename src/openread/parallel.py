@@ -6,10 +6,10 @@ memory arena, ``shared_arena``). Inside one model call onnxruntime uses ``thread
 threads (a setting, default the number of CPUs). Across requests, at most ``workers`` images are
 read at the same time, on a dedicated thread limiter, and at most ``max_queue`` more wait;
 beyond that a request is refused at once with ``BusyError`` (HTTP 429 + Retry-After), so the
-server never queues without bound. Intra-op threads do not spin (``session_options``), so two
-images in flight (the default ``workers``) share the cores: while one is in Python or Tesseract
-work, the other's model calls run.
-"""
+server never queues without bound. Request bodies are admitted by bytes too (``ByteBudget``),
+before they are read, so held uploads cannot take memory past the budget. Intra-op threads do
+not spin (``session_options``), so two images in flight (the default ``workers``) share the
+cores: while one is in Python or Tesseract work, the other's model calls run."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from .errors import BusyError
 if TYPE_CHECKING:
     from .settings import Settings
 
-__all__ = ["Admission", "bulk_plan", "session_options", "shared_arena", "thread_map"]
+__all__ = ["Admission", "ByteBudget", "bulk_plan", "session_options", "shared_arena", "thread_map"]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -157,6 +157,41 @@ class Admission:
             return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
         finally:
             self._admitted -= 1
+
+
+class ByteBudget:
+    """The bytes of request bodies the server holds at once, reserved before they are read.
+
+    ``reserve`` raises ``BusyError`` (429 + Retry-After) when ``capacity`` would be exceeded,
+    except when nothing is reserved at all (so one body larger than the whole budget, such as
+    a big PDF, is still served alone). Single-threaded: call it from the event loop only.
+    """
+
+    def __init__(self, capacity: int, retry_after: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self.capacity = capacity
+        self.retry_after = retry_after
+        self._used = 0
+
+    @property
+    def used(self) -> int:
+        """Bytes reserved and not released."""
+        return self._used
+
+    def reserve(self, count: int) -> None:
+        """Reserve ``count`` more bytes, or raise ``BusyError``."""
+        if count <= 0:
+            return
+        if self._used and self._used + count > self.capacity:
+            raise BusyError(
+                "The server is busy: too many request bodies are being received. Please retry.",
+                retry_after=self.retry_after,
+            )
+        self._used += count
+
+    def release(self, count: int) -> None:
+        self._used = max(0, self._used - count)
 
 
 def bulk_plan(settings: Settings, processes: int | None = None) -> tuple[int, int]:

@@ -2,10 +2,10 @@
 
     POST {root_path?}/computervision/imageanalysis:analyze?api-version=...&features=read
 
-Order of checks: key, query parameters, readiness, admission (429 before reading the body),
-content type, then the body (``body``), then the image itself (in the engine, on a worker thread
-admitted by ``parallel.Admission``).
-"""
+Order of checks: key, query parameters, readiness, admission (429 before reading the body, by
+requests in flight and by the bytes of bodies held, ``Service.admit_body``), content type, then
+the body (``body``), then the image itself (in the engine, on a worker thread admitted by
+``parallel.Admission``)."""
 
 from __future__ import annotations
 
@@ -164,22 +164,24 @@ def routes(service: Service) -> list[Route]:
         engine, admission = service.require_ready()
         if admission.in_flight >= admission.workers + admission.max_queue:
             raise BusyError(retry_after=admission.retry_after)  # before reading the body
-        received = time.perf_counter()
-        body = await read_image_body(request, service.settings)
-        data = body if isinstance(body, bytes) else await service.download(body)
-        processed = time.perf_counter()
-        stage = service.metrics.stage
+        async with service.admit_body(request) as reservation:  # 429 before the body too
+            received = time.perf_counter()
+            body = await read_image_body(request, service.settings, reservation)
+            data = body if isinstance(body, bytes) else await service.download(body)
+            reservation.cover(len(data))  # a downloaded image is held as well
+            processed = time.perf_counter()
+            stage = service.metrics.stage
 
-        def read() -> ReadResult:
-            begun = time.perf_counter()
-            stage.labels("queue").observe(begun - processed)
-            try:
-                return engine.read(data, language=query.language)
-            finally:
-                stage.labels("read").observe(time.perf_counter() - begun)
+            def read() -> ReadResult:
+                begun = time.perf_counter()
+                stage.labels("queue").observe(begun - processed)
+                try:
+                    return engine.read(data, language=query.language)
+                finally:
+                    stage.labels("read").observe(time.perf_counter() - begun)
 
-        stage.labels("body").observe(processed - received)
-        result = await admission.run(read)
+            stage.labels("body").observe(processed - received)
+            result = await admission.run(read)
         done = time.perf_counter()
         service.metrics.record_read(request.scope, len(result.words))
         headers = {

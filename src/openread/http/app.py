@@ -27,7 +27,7 @@ from ..settings import Settings
 from . import analyze, container, lifecycle, metrics, ops, read, web
 from .middleware import RequestContextMiddleware
 from .responses import exception_handlers
-from .server import HardenedH11Protocol, reject_ambiguous_framing
+from .server import HardenedH11Protocol, install_accept_guard, reject_ambiguous_framing
 from .service import Service
 
 __all__ = ["create_app", "serve"]
@@ -90,6 +90,7 @@ def serve(settings: Settings) -> int:
     )
     server = uvicorn.Server(config)
     lifecycle.install(server, service)
+    install_accept_guard(server)  # EMFILE under a flood: one warning a minute (server.py)
     if settings.metrics and settings.metrics_port is not None:
         metrics.serve_separately(service.metrics, settings.host, settings.metrics_port)
     server.run()

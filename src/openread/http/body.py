@@ -8,12 +8,18 @@ is bounded: parsing stops at the end of the first file part, and a body with mor
 ``MAX_MULTIPART_PARTS`` parts or a part with more than ``MAX_PART_HEADERS`` headers is refused
 (400) as soon as the parser gets there (a 20 MB body of tiny parts froze ``/health`` for 9-21 s
 when it was parsed on the event loop, issue 16).
+
+Memory admission: ``admitted_body`` reserves a body's bytes in the server's ``ByteBudget``
+before anything of it is read (from ``Content-Length``; a chunked body reserves as its bytes
+arrive), answers 429 + Retry-After when the budget is spent, and releases the bytes when the
+request is done with them. Every route that reads a body uses it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,6 +34,7 @@ from ..errors import (
     OpenReadError,
     UnsupportedContentTypeError,
 )
+from ..parallel import ByteBudget
 from ..settings import Settings
 from .responses import BODY_ABANDONED_KEY
 
@@ -37,7 +44,10 @@ if TYPE_CHECKING:
 __all__ = [
     "BAD_BODY_MESSAGE",
     "BODY_IDLE_SECONDS",
+    "BodyReservation",
     "ImageUrl",
+    "admitted_body",
+    "body_cap",
     "first_file_part",
     "parse_url_json",
     "read_capped",
@@ -70,13 +80,70 @@ def _too_large(max_bytes: int) -> ImageBytesSizeError:
     )
 
 
-async def read_capped(request: Request, cap: int, too_large: Callable[[], OpenReadError]) -> bytes:
-    """The whole body, read chunk by chunk (chunked bodies too); raise ``too_large()`` as soon
-    as it is longer than ``cap`` bytes (before reading anything if ``Content-Length`` says so)."""
+def _declared_length(request: Request) -> int | None:
+    """``Content-Length`` as a number (None when absent or not plain ASCII digits; any value
+    of more than 18 digits is 10**18, too large for every limit)."""
     declared = request.headers.get("content-length", "")
-    # ASCII digits only ("²".isdigit() is true); more than 18 of them is too large anyway (and
-    # past 4300 digits int() refuses to convert)
-    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
+    # ASCII digits only ("²".isdigit() is true); past 4300 digits int() refuses to convert
+    if not (declared.isascii() and declared.isdigit()):
+        return None
+    return 10**18 if len(declared) > 18 else int(declared)
+
+
+@dataclass(slots=True)
+class BodyReservation:
+    """The bytes one request holds in the server's ``ByteBudget`` (see ``admitted_body``)."""
+
+    budget: ByteBudget
+    request: Request
+    held: int = 0
+
+    def cover(self, size: int) -> None:
+        """Hold at least ``size`` bytes, or raise ``BusyError`` (the body is then abandoned)."""
+        if size > self.held:
+            try:
+                self.budget.reserve(size - self.held)
+            except OpenReadError:
+                self.request.scope[BODY_ABANDONED_KEY] = True
+                raise
+            self.held = size
+
+    def release(self) -> None:
+        self.budget.release(self.held)
+        self.held = 0
+
+
+@asynccontextmanager
+async def admitted_body(
+    request: Request, budget: ByteBudget, cap: int
+) -> AsyncIterator[BodyReservation]:
+    """Reserve the request's body in ``budget`` before reading it (``Content-Length`` bytes,
+    when it is at most ``cap``: a larger one is refused as too large by ``read_capped``), or
+    raise ``BusyError`` (429); give the reservation to ``read_image_body`` so a body without
+    ``Content-Length`` reserves as it arrives, and keep the block open as long as the bytes are
+    held (the reservation is released when it ends)."""
+    reservation = BodyReservation(budget, request)
+    declared = _declared_length(request)
+    if declared is not None and declared <= cap:
+        reservation.cover(declared)
+    try:
+        yield reservation
+    finally:
+        reservation.release()
+
+
+async def read_capped(
+    request: Request,
+    cap: int,
+    too_large: Callable[[], OpenReadError],
+    reservation: BodyReservation | None = None,
+) -> bytes:
+    """The whole body, read chunk by chunk (chunked bodies too); raise ``too_large()`` as soon
+    as it is longer than ``cap`` bytes (before reading anything if ``Content-Length`` says so).
+    With ``reservation``, the bytes read are reserved as they arrive (``BusyError`` when the
+    budget is spent)."""
+    declared = _declared_length(request)
+    if declared is not None and declared > cap:
         request.scope[BODY_ABANDONED_KEY] = True
         raise too_large()
     buffer = bytearray()
@@ -96,24 +163,34 @@ async def read_capped(request: Request, cap: int, too_large: Callable[[], OpenRe
         if len(buffer) > cap:
             request.scope[BODY_ABANDONED_KEY] = True
             raise too_large()
+        if reservation is not None:
+            reservation.cover(len(buffer))
 
 
-async def read_image_body(request: Request, settings: Settings) -> bytes | ImageUrl:
-    """The image bytes, or the URL to download, from a request of any accepted content type."""
+def body_cap(settings: Settings) -> int:
+    """The largest body ``read_image_body`` reads under ``settings`` (a multipart one)."""
+    return settings.limits.max_bytes + MULTIPART_OVERHEAD
+
+
+async def read_image_body(
+    request: Request, settings: Settings, reservation: BodyReservation | None = None
+) -> bytes | ImageUrl:
+    """The image bytes, or the URL to download, from a request of any accepted content type
+    (``reservation``: see ``admitted_body``)."""
     header = request.headers.get("content-type", "")
     media_type = header.split(";", 1)[0].strip().lower()
     max_bytes = settings.limits.max_bytes
     if media_type in ("", "application/octet-stream") or media_type.startswith("image/"):
-        data = await read_capped(request, max_bytes, lambda: _too_large(max_bytes))
+        data = await read_capped(request, max_bytes, lambda: _too_large(max_bytes), reservation)
     elif media_type == "multipart/form-data":
         raw = await read_capped(
-            request, max_bytes + MULTIPART_OVERHEAD, lambda: _too_large(max_bytes)
+            request, body_cap(settings), lambda: _too_large(max_bytes), reservation
         )
         # the parser is pure Python: off the event loop, on anyio's bounded default limiter
         data = await anyio.to_thread.run_sync(first_file_part, raw, header)
     elif media_type == "application/json":
         raw = await read_capped(
-            request, JSON_BODY_LIMIT, lambda: BadArgumentError(BAD_BODY_MESSAGE)
+            request, JSON_BODY_LIMIT, lambda: BadArgumentError(BAD_BODY_MESSAGE), reservation
         )
         return ImageUrl(parse_url_json(raw))
     else:

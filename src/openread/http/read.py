@@ -38,7 +38,7 @@ from ..jobs import JobRequest, JobRunner
 from ..jobs.runner import BUSY_RETRY_SECONDS, open_and_select
 from ..settings import Settings
 from ..wire import v32
-from .body import read_image_body
+from .body import BodyReservation, read_image_body
 from .responses import BODY_ABANDONED_KEY, JSON_CONTENT_TYPE, error_response, request_id
 from .service import Service
 
@@ -86,10 +86,19 @@ def document_settings(settings: Settings) -> Settings:
     return settings.replace(limits=limits)
 
 
-async def read_document_body(request: Request, service: Service, limits: Settings) -> bytes:
-    """The document of a v3.x request: the body, or what its ``{"url"}`` names."""
-    body = await read_image_body(request, limits)
-    return body if isinstance(body, bytes) else await service.download(body)
+async def read_document_body(
+    request: Request,
+    service: Service,
+    limits: Settings,
+    reservation: BodyReservation | None = None,
+) -> bytes:
+    """The document of a v3.x request: the body, or what its ``{"url"}`` names
+    (``reservation``: from ``Service.admit_body``, which covers the downloaded bytes too)."""
+    body = await read_image_body(request, limits, reservation)
+    data = body if isinstance(body, bytes) else await service.download(body)
+    if reservation is not None:
+        reservation.cover(len(data))
+    return data
 
 
 def v3_errors(handler: Handler, *, status_member: str | None = None) -> Handler:
@@ -143,12 +152,13 @@ def routes(service: Service, runner: JobRunner) -> list[Route]:
                     "The server is busy: too many Read operations are waiting. Please retry.",
                     retry_after=BUSY_RETRY_SECONDS,
                 )
-            data = await read_document_body(request, service, limits)
-            document, _ = await anyio.to_thread.run_sync(
-                open_and_select, data, query, service.settings
-            )
-            document.close()
-            record = await runner.submit(data, query)
+            async with service.admit_body(request, limits) as reservation:
+                data = await read_document_body(request, service, limits, reservation)
+                document, _ = await anyio.to_thread.run_sync(
+                    open_and_select, data, query, service.settings
+                )
+                document.close()
+                record = await runner.submit(data, query)
             return Response(
                 status_code=202,
                 headers={"Operation-Location": operation_location(request, record.id)},

@@ -8,8 +8,12 @@
 - **Connection cap**: at most ``connection_cap()`` connections (the open-file limit less a
   reserve for model files, logs and outgoing fetches, at most ``MAX_CONNECTIONS``). A new
   connection beyond it evicts the oldest one that has not sent a complete head yet, or is closed
-  at once when every connection is busy. The server therefore never reaches the file limit, so
-  asyncio never floods the log with ``socket.accept() out of system resource``.
+  at once when every connection is busy.
+- **Accept errors**: a flood can still make one accept batch hit the file limit (asyncio accepts
+  a batch of sockets before ``connection_made`` can close any). asyncio then pauses accepting
+  for 1 s; ``install_accept_guard`` replaces its ``socket.accept() out of system resource``
+  error (a traceback each time) by one warning per ``ACCEPT_LOG_INTERVAL`` seconds that counts
+  the pauses.
 - **Content-Length with Transfer-Encoding** (RFC 9112 6.1, a smuggling risk behind a proxy):
   answered 400 with ``Connection: close`` by ``reject_ambiguous_framing``.
 
@@ -19,7 +23,9 @@ Keep-alive, TLS and uvicorn's start-up line are uvicorn's own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import resource
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,15 +38,23 @@ __all__ = [
     "BODY_TIMEOUT",
     "HEADER_TIMEOUT",
     "MAX_CONNECTIONS",
+    "AcceptErrorLog",
     "HardenedH11Protocol",
     "connection_cap",
+    "install_accept_guard",
     "reject_ambiguous_framing",
 ]
+
+log = logging.getLogger("openread.http")
 
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 60.0
 MAX_CONNECTIONS = 4096
 _FILE_RESERVE = 128
+ACCEPT_LOG_INTERVAL = 60.0
+ACCEPT_ERROR_MESSAGE = "socket.accept() out of system resource"
+"""asyncio's ``call_exception_handler`` message when ``accept`` fails with EMFILE/ENFILE/
+ENOBUFS/ENOMEM (it then stops accepting for 1 s)."""
 
 
 def connection_cap() -> int:
@@ -123,6 +137,58 @@ class HardenedH11Protocol(H11Protocol):
         if self._rejected:
             return
         super().connection_lost(exc)
+
+
+class AcceptErrorLog:
+    """A loop exception handler: asyncio's accept-resource errors become one warning per
+    ``interval`` seconds (with how many there were); everything else goes to ``fallback`` or
+    the loop's default handler."""
+
+    def __init__(
+        self,
+        interval: float = ACCEPT_LOG_INTERVAL,
+        fallback: Any = None,
+    ) -> None:
+        self.interval = interval
+        self.fallback = fallback
+        self.count = 0
+        """Accept errors seen since the last warning."""
+        self._last: float | None = None
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") != ACCEPT_ERROR_MESSAGE:
+            if self.fallback is not None:
+                self.fallback(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        self.count += 1
+        now = time.monotonic()
+        if self._last is None or now - self._last >= self.interval:
+            error = context.get("exception")
+            log.warning(
+                "accepting connections paused for 1 s: %s (%d time(s) since the last warning; "
+                "the connection cap is %d, the open-file limit %d)",
+                getattr(error, "strerror", None) or "out of system resources",
+                self.count,
+                connection_cap(),
+                resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            )
+            self._last = now
+            self.count = 0
+
+
+def install_accept_guard(server: Any) -> None:
+    """Make ``server`` (a ``uvicorn.Server``) install ``AcceptErrorLog`` on its event loop
+    when it starts, before it listens."""
+    startup = server.startup
+
+    async def guarded_startup(*args: Any, **kwargs: Any) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(AcceptErrorLog(fallback=loop.get_exception_handler()))
+        await startup(*args, **kwargs)
+
+    server.startup = guarded_startup
 
 
 def reject_ambiguous_framing(app: ASGIApp) -> ASGIApp:

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -19,11 +19,11 @@ from starlette.requests import Request
 
 from ..engine import Engine
 from ..errors import AuthenticationError, ImageUrlError, NotReadyError, OpenReadError
-from ..parallel import Admission
+from ..parallel import Admission, ByteBudget
 from ..settings import Settings
 from . import urlfetch
 from .auth import KeyRing
-from .body import ImageUrl
+from .body import BodyReservation, ImageUrl, admitted_body, body_cap
 from .metrics import Metrics
 
 __all__ = ["Service"]
@@ -46,6 +46,8 @@ class Service:
         self.engine = engine
         self.admission: Admission | None = None
         self.fetches: Admission | None = None
+        self.bodies: ByteBudget | None = None
+        """Bytes of request bodies held at once: (workers + max_queue) x the largest body."""
         self.ready = False
         self.startup_error: OpenReadError | None = None
         self.metrics = Metrics()
@@ -81,6 +83,8 @@ class Service:
             lambda: float(max(0, admission.in_flight - admission.workers))
         )
         self.fetches = Admission(URL_FETCH_WORKERS, URL_FETCH_QUEUE)
+        slots = self.settings.workers + self.settings.max_queue
+        self.bodies = ByteBudget(slots * body_cap(self.settings), admission.retry_after)
         self.ready = True
         log.info(
             "engine ready in %.1f s (workers=%d, max_queue=%d, threads=%d, auth=%s, url_fetch=%s)",
@@ -126,6 +130,16 @@ class Service:
         if not self.ready or self.engine is None or self.admission is None:
             raise self.startup_error or NotReadyError()
         return self.engine, self.admission
+
+    def admit_body(
+        self, request: Request, settings: Settings | None = None
+    ) -> AbstractAsyncContextManager[BodyReservation]:
+        """``body.admitted_body`` in this server's byte budget (429 before the body is read
+        when it is spent); ``settings``: the limits the body is read under (default the
+        server's)."""
+        if self.bodies is None:
+            raise NotReadyError()
+        return admitted_body(request, self.bodies, body_cap(settings or self.settings))
 
     async def download(self, body: ImageUrl) -> bytes:
         """The image a ``{"url": ...}`` body names (``ImageUrlError`` if URL input is off)."""
