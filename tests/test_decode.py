@@ -19,7 +19,7 @@ from openread import (
     InvalidImageSizeError,
     InvalidRequestError,
 )
-from openread.pipeline.decode import decode_bytes, load_image
+from openread.pipeline.decode import WEBP_MAX_PIXELS, decode_bytes, load_image
 
 LIMITS = ImageLimits()
 
@@ -182,3 +182,17 @@ def test_deep_and_alpha_images_decode_within_a_few_bytes_per_pixel(mode: str) ->
         tracemalloc.stop()
     assert decoded.pixels.shape == (side, side, 3)
     assert peak / (side * side) < 12, f"{peak / (side * side):.1f} bytes per pixel"
+
+
+def test_webp_has_its_own_pixel_limit() -> None:
+    # before: a 16000 x 5592 lossless WEBP was decoded (1,375 MiB peak, bench.memory)
+    width = 16_000
+    over = io.BytesIO()
+    Image.new("RGB", (width, WEBP_MAX_PIXELS // width + 1), "white").save(
+        over, "WEBP", lossless=True, method=0
+    )
+    with pytest.raises(InvalidImageSizeError, match=f"more than {WEBP_MAX_PIXELS} pixels"):
+        decode_bytes(over.getvalue(), ImageLimits())
+    small = io.BytesIO()
+    Image.new("RGB", (300, 200), "white").save(small, "WEBP", lossless=True)
+    assert decode_bytes(small.getvalue(), ImageLimits()).pixels.shape == (200, 300, 3)

@@ -4,6 +4,12 @@ Limits are checked in this order, each before the work it protects: byte size be
 format from the header, dimensions and pixel count from the header before the pixels are
 decoded, then the full decode (a truncated or corrupt file fails here), then the EXIF
 orientation is applied. The result is always 8-bit BGR (the models' training colour order).
+
+WEBP has a lower pixel limit, ``WEBP_MAX_PIXELS`` (48 million, e.g. 16000 x 3000): Pillow's WEBP
+decoder needs about 17 bytes a pixel (libwebp's RGBA canvases and Pillow's copy) before the
+banded conversion starts, so a 16000 x 5592 WEBP, accepted by the general limit, peaked at
+1,375 MiB; at the WEBP limit it peaks under 800 MiB (``python -m bench.memory``). Such an image
+gets Azure's ``InvalidImageSize`` error, naming the WEBP limit.
 Pillow's global settings are never changed.
 """
 
@@ -42,6 +48,8 @@ ImageInput = Union[
 """What ``read`` accepts: encoded image bytes, a file path (never a URL: strings are paths),
 a PIL image, or an array of shape (H, W) or (H, W, 3) RGB / (H, W, 4) RGBA, dtype uint8."""
 
+WEBP_MAX_PIXELS = 48_000_000
+"""Most pixels a WEBP image may have (below ``ImageLimits.max_pixels``: see the module)."""
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "ICO", "TIFF", "MPO")
 """Azure's accepted formats; for multi-frame files the first frame is read."""
 _OPENERS = tuple(f for f in ACCEPTED_FORMATS if f != "MPO")  # Pillow opens MPO as JPEG
@@ -122,6 +130,7 @@ def decode_bytes(data: bytes, limits: ImageLimits) -> DecodedImage:
         raise InvalidImageFormatError() from exc
     with image:
         _check_dimensions(image.size, limits)
+        _check_webp_size(image, limits)
         try:
             _check_embedded_size(image, data, limits)
             image.load()
@@ -166,6 +175,15 @@ def _check_embedded_size(image: Image.Image, data: bytes, limits: ImageLimits) -
                 _check_dimensions((width, height), limits)
             if width * height > limits.max_pixels:
                 raise _size_error(limits)
+
+
+def _check_webp_size(image: Image.Image, limits: ImageLimits) -> None:
+    width, height = image.size
+    cap = min(limits.max_pixels, WEBP_MAX_PIXELS)
+    if image.format == "WEBP" and width * height > cap:
+        raise InvalidImageSizeError(
+            f"The image has more than {cap} pixels, which is not allowed for a WEBP image."
+        )
 
 
 def _check_dimensions(size: tuple[int, int], limits: ImageLimits) -> None:
