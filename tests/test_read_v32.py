@@ -237,3 +237,45 @@ def test_unknown_operation_and_key(read_server: ServerProcess) -> None:
         read_server.url("/status", ""), headers={"Ocp-Apim-Subscription-Key": API_KEY}
     )
     assert status.json() == {"status": "ready"}
+
+
+def test_job_metrics(read_server: ServerProcess) -> None:
+    """A real v3.2 job: ``openread_jobs{state}`` from the store, its pages and stages counted,
+    and its polls labelled by the route template (not ``other``, not the id)."""
+    from test_metrics import _samples, _value
+
+    before = _samples(read_server)
+    response = httpx.post(
+        read_server.url("/vision/v3.2/read/analyze", ""), content=pdf_bytes(3), headers=HEADERS
+    )
+    assert response.status_code == 202, response.text
+    operation_id = response.headers["operation-location"].rsplit("/", 1)[1]
+    polls = 0
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline
+        polled = httpx.get(
+            read_server.url(f"/vision/v3.2/read/analyzeResults/{operation_id}", ""),
+            headers={"Ocp-Apim-Subscription-Key": API_KEY},
+        )
+        polls += 1
+        if polled.json()["status"] == "succeeded":
+            break
+        time.sleep(0.3)
+    after = _samples(read_server)
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert delta("openread_jobs", state="succeeded") == 1
+    assert _value(after, "openread_jobs", state="running") == 0
+    assert ("openread_jobs", (("state", "failed"),)) in after  # every state, even at 0
+    assert delta("openread_pages_read_total") == 3
+    for stage in ("decode", "detect", "recognize", "scriptid", "layout"):
+        assert delta("openread_stage_seconds_count", stage=stage) == 3, stage
+        assert delta("openread_stage_seconds_sum", stage=stage) > 0, stage
+    poll_route = "/vision/v3.2/read/analyzeResults/{operation_id}"
+    ok = {"route": poll_route, "api_version": "", "status": "200", "code": ""}
+    assert delta("openread_requests_total", **ok) == polls
+    submit = {"route": "/vision/v3.2/read/analyze", "api_version": "", "status": "202", "code": ""}
+    assert delta("openread_requests_total", **submit) == 1

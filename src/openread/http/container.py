@@ -43,14 +43,24 @@ def routes(service: Service, runner: JobRunner) -> list[Route]:
         if admission.in_flight >= admission.workers + admission.max_queue:
             raise BusyError(retry_after=admission.retry_after)  # before reading the body
         created = time.time()
+        metrics = service.metrics
         data = await read_document_body(request, service, limits)
         document, numbers = await anyio.to_thread.run_sync(
             open_and_select, data, query, service.settings
         )
         try:
-            pages = await read_pages(document, numbers, engine, admission, query, refuse_first=True)
+            pages = await read_pages(
+                document,
+                numbers,
+                engine,
+                admission,
+                query,
+                refuse_first=True,
+                on_page=lambda words, timings: metrics.record_page(words, timings, request.scope),
+            )
         finally:
             await anyio.to_thread.run_sync(document.close)
+        metrics.images.inc()
         result = v32.analyze_result_json("3.2", engine.settings.model_version, pages)
         body = v32.operation_body("succeeded", created, time.time(), v32.serialise(result))
         return Response(body, media_type=JSON_CONTENT_TYPE)

@@ -163,6 +163,20 @@ class RedisJobStore:
     def unfinished_count(self) -> int:
         return int(self._redis.scard(PREFIX + "unfinished"))
 
+    def counts(self) -> dict[str, int]:
+        """Scans the job keys (``SCAN``, not ``KEYS``: the server is not blocked); its cost
+        grows with the number of unexpired jobs."""
+        found: dict[str, int] = {}
+        keys = list(self._redis.scan_iter(match=PREFIX + "job:*", count=500))
+        pipe = self._redis.pipeline()
+        for key in keys:
+            pipe.hget(key, "status")
+        for status in pipe.execute():
+            if status is not None:
+                name = status.decode("ascii")
+                found[name] = found.get(name, 0) + 1
+        return found
+
     def purge(self) -> int:
         return 0  # Redis expires the keys itself; ``claimable`` drops stale ids from the set
 

@@ -17,6 +17,7 @@ its first page.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -33,11 +34,12 @@ from .. import documents
 from ..engine import Engine
 from ..errors import BusyError, InternalError, NotReadyError, OpenReadError
 from ..parallel import Admission
+from ..result import StageTimings
 from ..settings import Settings
 from ..wire import v32
 from .store import JobRecord, JobRequest, JobStore, open_store
 
-__all__ = ["LEASE_SECONDS", "JobRunner", "read_pages"]
+__all__ = ["LEASE_SECONDS", "JobRunner", "PageObserver", "read_pages"]
 
 log = logging.getLogger("openread.jobs")
 
@@ -52,16 +54,26 @@ BUSY_RETRY_SECONDS = 5
 
 App = TypeVar("App")
 Ready = Callable[[], tuple[Engine, Admission]]
+PageObserver = Callable[[int, StageTimings], None]
+"""Told of every page read: its word count and stage timings (the metrics)."""
 
 
 def _read_page(
-    document: documents.Document, number: int, engine: Engine, request: JobRequest
+    document: documents.Document,
+    number: int,
+    engine: Engine,
+    request: JobRequest,
+    on_page: PageObserver | None = None,
 ) -> v32.PageJson:
     """Read page ``number``; a page that cannot be read becomes an entry with its error."""
     unit: v32.Unit = "inch" if document.kind == "pdf" else "pixel"
     try:
-        page = document.page(number)
+        started = time.perf_counter()
+        page = document.page(number)  # rendered or decoded: the page's decode stage
+        rendered = time.perf_counter() - started
         result = engine.read_decoded(page.image, language=request.language)
+        if on_page is not None:
+            on_page(len(result.words), dataclasses.replace(result.timings, decode=rendered))
     except OpenReadError as exc:
         return v32.page_error_json(number, exc, unit=unit)
     except Exception:
@@ -86,16 +98,18 @@ async def read_pages(
     request: JobRequest,
     *,
     refuse_first: bool = False,
+    on_page: PageObserver | None = None,
 ) -> list[v32.PageJson]:
     """Read ``numbers`` of ``document`` one page at a time on ``admission``'s workers. A full
     admission queue makes a page wait and retry (its pages are never dropped), except for the
-    first page when ``refuse_first`` is set (a synchronous caller then gets the 429)."""
+    first page when ``refuse_first`` is set (a synchronous caller then gets the 429).
+    ``on_page`` is told of every page read (on the worker thread)."""
     pages: list[v32.PageJson] = []
     for number in numbers:
         while True:
             try:
                 page = await admission.run(
-                    lambda n=number: _read_page(document, n, engine, request)  # type: ignore[misc]
+                    lambda n=number: _read_page(document, n, engine, request, on_page)  # type: ignore[misc]
                 )
             except BusyError:
                 if refuse_first and not pages:
@@ -126,9 +140,12 @@ def open_and_select(
 class JobRunner:
     """The jobs of one server: submit, look up, run (``lifespan`` starts the workers)."""
 
-    def __init__(self, settings: Settings, ready: Ready) -> None:
+    def __init__(
+        self, settings: Settings, ready: Ready, on_page: PageObserver | None = None
+    ) -> None:
         self.settings = settings
         self._ready = ready
+        self._on_page = on_page
         self.owner = uuid.uuid4().hex
         self.store: JobStore | None = None
         self._local: set[str] = set()
@@ -205,6 +222,11 @@ class JobRunner:
         await anyio.to_thread.run_sync(store.create, record, data)
         self._enqueue(record.id)
         return record
+
+    def counts(self) -> dict[str, int]:
+        """Jobs in the store by state (blocking; for the metrics, asked at scrape time)."""
+        store = self.store
+        return {} if store is None else store.counts()
 
     async def get(self, job_id: str) -> JobRecord | None:
         store = self.require_store()
@@ -300,7 +322,9 @@ class JobRunner:
             open_and_select, payload, request, self.settings
         )
         try:
-            pages = await read_pages(document, numbers, engine, admission, request)
+            pages = await read_pages(
+                document, numbers, engine, admission, request, on_page=self._on_page
+            )
         finally:
             await anyio.to_thread.run_sync(document.close)
         body = v32.analyze_result_json(request.api_version, engine.settings.model_version, pages)

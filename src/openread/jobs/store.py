@@ -120,6 +120,10 @@ class JobStore(Protocol):
 
     def unfinished_count(self) -> int: ...
 
+    def counts(self) -> dict[str, int]:
+        """How many unexpired jobs are in each state (``notStarted`` ... ``failed``)."""
+        ...
+
     def purge(self) -> int:
         """Delete expired jobs; how many."""
         ...
@@ -280,6 +284,14 @@ class SqliteJobStore:
                 (time.time(),),
             ).fetchone()
         return int(row[0])
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT status, COUNT(*) FROM jobs WHERE expires > ? GROUP BY status",
+                (time.time(),),
+            ).fetchall()
+        return {str(status): int(count) for status, count in rows}
 
     def purge(self) -> int:
         return self._run("DELETE FROM jobs WHERE expires <= ?", (time.time(),)).rowcount
