@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from openread.http.metrics import STAGES
@@ -125,3 +126,26 @@ def test_templated_paths_are_labelled_by_their_route(ops_server: ServerProcess) 
         assert _value(samples, "openread_requests_total", **labels) == 2, (kind, text)
     template = "/vision/v3.2/read/operations/{operation_id}"
     assert _value(samples, "openread_request_seconds_count", route=template) == 1
+
+
+def test_bench_load_reads_the_stage_histograms(ops_server: ServerProcess) -> None:
+    from bench.load import STAGE_ORDER, histogram_quantile, stage_histograms
+
+    assert STAGE_ORDER == STAGES
+    rows = [(0.1, 2.0), (0.5, 4.0), (float("inf"), 4.0)]
+    assert histogram_quantile(0.5, rows) == 0.1  # rank 2 at the top of the first bucket
+    assert histogram_quantile(0.75, rows) == pytest.approx(0.3)  # half way into (0.1, 0.5]
+    assert histogram_quantile(0.5, [(float("inf"), 0.0)]) is None
+    image = png_bytes(320, 240)
+    headers = {"Ocp-Apim-Subscription-Key": API_KEY, "Content-Type": "application/octet-stream"}
+    assert httpx.post(ops_server.url(), content=image, headers=headers, timeout=60).is_success
+    table = stage_histograms(httpx.get(ops_server.url("/metrics", ""), timeout=10).text)
+    assert list(table)[: len(STAGES)] == list(STAGES)
+    for stage in STAGES:
+        row = table[stage]
+        assert (row["count"] or 0) >= 1
+        p50, p99 = row["p50_ms"], row["p99_ms"]
+        assert p50 is not None
+        assert p99 is not None
+        assert 0 <= p50 <= p99
+    assert f"request {ANALYZE}" in table
