@@ -20,7 +20,7 @@ from ..errors import InternalError, NotReadyError
 from .analyze import SUPPORTED_API_VERSIONS
 from .logsafe import sanitize_for_log
 from .metrics import STATS_KEY, RequestStats
-from .responses import REQUEST_ID_KEY, error_response
+from .responses import REQUEST_ID_KEY, error_for
 from .service import Service
 
 __all__ = ["RequestContextMiddleware"]
@@ -93,7 +93,7 @@ class RequestContextMiddleware:
 
         try:
             if self.service.draining:
-                await error_response(NotReadyError())(scope, counting_receive, send_with_headers)
+                await error_for(scope, NotReadyError())(scope, counting_receive, send_with_headers)
             else:
                 await self.app(scope, counting_receive, send_with_headers)
         except ClientDisconnect:
@@ -103,7 +103,7 @@ class RequestContextMiddleware:
             if status:
                 raise
             error = InternalError(f"An internal error occurred. Request id: {rid}")
-            await error_response(error)(scope, receive, send_with_headers)
+            await error_for(scope, error)(scope, receive, send_with_headers)
         finally:
             metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
