@@ -11,8 +11,9 @@ arrival order, a waiting synchronous request gets the next free worker before th
 Durability: jobs live in the ``JobStore`` (``store``). On start, and every ``SWEEP_SECONDS``
 after, the runner takes every unfinished job that nobody holds a lease on: jobs of a previous
 run of this server (released when it stopped, or whose lease ran out when it died) and, with a
-shared store, jobs queued on a replica that is busy. A job that was running is read again from
-its first page.
+shared store, jobs queued on a replica that is busy. Every page read is saved in the store at
+once (``JobStore.save_page``), so a job that was running goes on from its first unsaved page:
+the pages finished before the stop are not read again.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypeVar
 
@@ -56,6 +57,8 @@ App = TypeVar("App")
 Ready = Callable[[], tuple[Engine, Admission]]
 PageObserver = Callable[[int, StageTimings], None]
 """Told of every page read: its word count and stage timings (the metrics)."""
+PageDone = Callable[[int, v32.PageJson], Awaitable[None]]
+"""Awaited after each page with its position in the selection (0-based) and its result."""
 
 
 def _read_page(
@@ -99,13 +102,15 @@ async def read_pages(
     *,
     refuse_first: bool = False,
     on_page: PageObserver | None = None,
+    on_done: PageDone | None = None,
 ) -> list[v32.PageJson]:
     """Read ``numbers`` of ``document`` one page at a time on ``admission``'s workers. A full
     admission queue makes a page wait and retry (its pages are never dropped), except for the
     first page when ``refuse_first`` is set (a synchronous caller then gets the 429).
-    ``on_page`` is told of every page read (on the worker thread)."""
+    ``on_page`` is told of every page read (on the worker thread); ``on_done`` is awaited after
+    each page, before the next is read."""
     pages: list[v32.PageJson] = []
-    for number in numbers:
+    for index, number in enumerate(numbers):
         while True:
             try:
                 page = await admission.run(
@@ -117,6 +122,8 @@ async def read_pages(
                 await anyio.sleep(0.2)
                 continue
             pages.append(page)
+            if on_done is not None:
+                await on_done(index, page)
             break
     return pages
 
@@ -298,7 +305,7 @@ class JobRunner:
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._renew, store, job_id)
-                    result = await self._execute(payload, record.request)
+                    result = await self._execute(job_id, payload, record.request)
                     group.cancel_scope.cancel()
             except OpenReadError as exc:
                 error = (exc.inner_code or exc.code, exc.message)
@@ -316,16 +323,43 @@ class JobRunner:
         finally:
             self._running.discard(job_id)
 
-    async def _execute(self, payload: bytes, request: JobRequest) -> bytes:
+    async def _execute(self, job_id: str, payload: bytes, request: JobRequest) -> bytes:
         engine, admission = self._ready()
+        store = self.require_store()
+        owner = self.owner
+        saved = await anyio.to_thread.run_sync(store.pages, job_id)
+        done = [v32.loads_page(raw) for raw in saved]
         document, numbers = await anyio.to_thread.run_sync(
             open_and_select, payload, request, self.settings
         )
+        done = done[: len(numbers)]
+        if done:
+            log.info(
+                "Read operation %s: going on from page %d (%d of %d pages were read before)",
+                job_id,
+                numbers[len(done)] if len(done) < len(numbers) else numbers[-1],
+                len(done),
+                len(numbers),
+            )
+
+        async def save(index: int, page: v32.PageJson) -> None:
+            raw = v32.serialise_page(page)
+            position = len(done) + index
+            await anyio.to_thread.run_sync(store.save_page, job_id, owner, position, raw)
+
         try:
             pages = await read_pages(
-                document, numbers, engine, admission, request, on_page=self._on_page
+                document,
+                numbers[len(done) :],
+                engine,
+                admission,
+                request,
+                on_page=self._on_page,
+                on_done=save,
             )
         finally:
             await anyio.to_thread.run_sync(document.close)
-        body = v32.analyze_result_json(request.api_version, engine.settings.model_version, pages)
+        body = v32.analyze_result_json(
+            request.api_version, engine.settings.model_version, [*done, *pages]
+        )
         return v32.serialise(body)
