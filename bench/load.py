@@ -812,10 +812,35 @@ def _server_problems(log: str) -> list[str]:
     return [line for line in lines if " ERROR " in line or line.startswith("Traceback")][:20]
 
 
+STAGE_ORDER = ("queue", "body", "decode", "detect", "recognize", "scriptid", "layout")
+"""The server's stages (``openread.http.metrics.STAGES``) in the order a request goes through."""
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def histogram_quantile(q: float, rows: Sequence[tuple[float, float]]) -> float | None:
+    """Prometheus' ``histogram_quantile``: ``rows`` are sorted cumulative ``(le, count)``
+    buckets (``+Inf`` last); the rank is interpolated linearly inside its bucket (the highest
+    finite bound when it falls in ``+Inf``). None when the histogram is empty."""
+    count = rows[-1][1] if rows else 0.0
+    if not count:
+        return None
+    rank = q * count
+    lower, below = 0.0, 0.0
+    for le, cumulative in rows:
+        if cumulative >= rank:
+            if math.isinf(le):
+                return lower
+            inside = cumulative - below
+            return lower + (le - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = le, cumulative
+    return lower
+
+
 def stage_histograms(text: str) -> dict[str, dict[str, float | None]]:
-    """The server's own per-stage histograms (``openread_stage_seconds`` and the whole request's
-    ``openread_request_seconds``) from its ``/metrics``: count, mean and bucket-estimated
-    p50/p95 in ms."""
+    """The server's own per-stage histograms (``openread_stage_seconds``: queue wait, body,
+    and the engine's decode, detect, recognize, scriptid, layout) and the whole request's
+    (``openread_request_seconds``) from its ``/metrics``: count, mean, and p50/p95/p99 in ms
+    interpolated in the buckets as Prometheus' ``histogram_quantile`` does."""
     from prometheus_client.parser import text_string_to_metric_families
 
     buckets: dict[str, list[tuple[float, float]]] = {}
@@ -829,33 +854,33 @@ def stage_histograms(text: str) -> dict[str, dict[str, float | None]]:
                 buckets.setdefault(name, []).append((float(sample.labels["le"]), sample.value))
             elif sample.name.endswith("_sum"):
                 sums[name] = sample.value
+    order = {name: i for i, name in enumerate(STAGE_ORDER)}
     table: dict[str, dict[str, float | None]] = {}
-    for name, rows in buckets.items():
-        rows.sort()
+    for name in sorted(buckets, key=lambda n: (order.get(n, len(order)), n)):
+        rows = sorted(buckets[name])
         count = rows[-1][1]
-
-        def quantile(
-            q: float, rows: list[tuple[float, float]] = rows, count: float = count
-        ) -> float | None:
-            return next((le * 1000 for le, c in rows if c >= q * count), None) if count else None
-
-        mean = sums.get(name, 0.0) / count * 1000 if count else None
-        table[name] = {
+        if not count:
+            continue
+        row: dict[str, float | None] = {
             "count": count,
-            "mean_ms": mean,
-            "p50_ms<=": quantile(0.5),
-            "p95_ms<=": quantile(0.95),
+            "mean_ms": sums.get(name, 0.0) / count * 1000,
         }
+        for q in QUANTILES:
+            value = histogram_quantile(q, rows)
+            row[f"p{round(q * 100)}_ms"] = None if value is None else value * 1000
+        table[name] = row
     return table
 
 
 def render_stages(table: dict[str, dict[str, float | None]]) -> str:
-    """The stage histograms as a table (quantiles are bucket upper bounds)."""
-    lines = ["", "server stage histograms (/metrics; p50/p95 = bucket upper bound, ms)"]
-    lines.append(f"{'stage':<48} {'count':>7} {'mean':>8} {'p50<=':>8} {'p95<=':>8}")
+    """The stage histograms as a table (quantiles interpolated in the histogram's buckets)."""
+    lines = ["", "server stage histograms (/metrics; ms, quantiles interpolated in buckets)"]
+    keys = ("mean_ms", *(f"p{round(q * 100)}_ms" for q in QUANTILES))
+    heads = ("mean", *(f"p{round(q * 100)}" for q in QUANTILES))
+    lines.append(f"{'stage':<56} {'count':>7} " + " ".join(f"{h:>8}" for h in heads))
     for name, row in table.items():
-        cells = [_fmt(row[k], 1) for k in ("mean_ms", "p50_ms<=", "p95_ms<=")]
-        lines.append(f"{name:<48} {_fmt(row['count']):>7} " + " ".join(f"{c:>8}" for c in cells))
+        cells = [_fmt(row[k], 1) for k in keys]
+        lines.append(f"{name:<56} {_fmt(row['count']):>7} " + " ".join(f"{c:>8}" for c in cells))
     return "\n".join(lines)
 
 

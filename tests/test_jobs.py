@@ -3,8 +3,10 @@ and two replicas sharing a real Redis server (Debian's ``redis-server`` on a fre
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,11 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from openread import Engine, Settings
 from openread.http import create_app
 from openread.jobs.store import JobRecord, JobRequest, SqliteJobStore, open_store
-from serving import API_KEY, start_server
+from serving import API_KEY, ServerProcess, start_server
 from test_read_v32 import HEADERS, pdf_bytes, poll, texts
 from test_request_properties import AppClient
 
@@ -39,12 +42,20 @@ def test_sqlite_store_leases(tmp_path: Path) -> None:
     time.sleep(0.05)
     assert store.claimable(10) == ["a"]  # its owner died: the lease ran out
     assert store.claim("a", "three", 30)
+    assert not store.save_page("a", "two", 0, b"p0")  # not the owner: not kept
+    assert store.save_page("a", "three", 0, b"p0")
+    assert store.save_page("a", "three", 2, b"p2")
+    assert store.pages("a") == [b"p0"]  # up to the first gap
+    assert store.save_page("a", "three", 1, b"p1")
+    assert store.pages("a") == [b"p0", b"p1", b"p2"]
     assert not store.finish("a", "two", "succeeded", result=b"{}")  # not the owner any more
     assert store.finish("a", "three", "succeeded", result=b'{"x":1}')
     done = store.get("a")
     assert done is not None
     assert (done.status, done.result, done.attempts) == ("succeeded", b'{"x":1}', 3)
     assert store.payload("a") is None
+    assert store.pages("a") == []  # dropped with the payload
+    assert store.counts() == {"succeeded": 1}
     store.create(record("old", ttl=0.01), b"p")
     time.sleep(0.05)
     assert store.get("old") is None
@@ -76,6 +87,61 @@ def test_job_survives_restart(tmp_path: Path) -> None:
         assert texts(pages[5])[0] == "Page number 6"
     finally:
         server.stop()
+
+
+def _saved_pages(database: Path) -> int:
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        return int(db.execute("SELECT COUNT(*) FROM job_pages").fetchone()[0])
+
+
+def _pages_read(server: ServerProcess) -> float:
+    text = httpx.get(server.url("/metrics", ""), timeout=10).text
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == "openread_pages_read"]
+    return sum(s.value for s in family.samples if s.name == "openread_pages_read_total")
+
+
+def test_restarted_job_goes_on_from_its_first_unread_page(tmp_path: Path) -> None:
+    """Stopped after some pages were read, the job is not read again from its first page on
+    the next start: only the rest is read (the server's page counter), and the result is the
+    whole document, the same as a read in one go."""
+    total = 8
+    document = pdf_bytes(total)
+    data_dir = tmp_path / "data"
+    args = ["--api-key", API_KEY, "--data-dir", str(data_dir), "--job-workers", "1"]
+    server = start_server(args, tmp_path / "first.log")
+    try:
+        response = httpx.post(
+            server.url("/vision/v3.2/read/analyze", ""), content=document, headers=HEADERS
+        )
+        assert response.status_code == 202, response.text
+        operation_id = response.headers["operation-location"].rsplit("/", 1)[1]
+        deadline = time.monotonic() + 120
+        while _saved_pages(data_dir / "jobs.sqlite3") < 2:
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    done = _saved_pages(data_dir / "jobs.sqlite3")
+    assert 2 <= done < total, "stop it earlier: the job had finished"
+    server = start_server(args, tmp_path / "second.log")
+    try:
+        body = poll(server.url(f"/vision/v3.2/read/analyzeResults/{operation_id}", ""))
+        assert body["status"] == "succeeded"
+        assert _pages_read(server) == total - done  # the finished pages were not read again
+        assert f"({done} of {total} pages were read before)" in server.log()
+        pages = body["analyzeResult"]["readResults"]  # type: ignore[index]
+        assert [p["page"] for p in pages] == list(range(1, total + 1))
+        in_one_go = httpx.post(
+            server.url("/vision/v3.2/read/syncAnalyze", ""),
+            content=document,
+            headers=HEADERS,
+            timeout=300,
+        )
+        assert in_one_go.status_code == 200, in_one_go.text
+        assert in_one_go.json()["analyzeResult"]["readResults"] == pages
+    finally:
+        server.stop()
+    assert _saved_pages(data_dir / "jobs.sqlite3") == 0  # dropped when the job finished
 
 
 def _free_port() -> int:

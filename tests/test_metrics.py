@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from openread.http.metrics import STAGES
 from serving import ANALYZE, API_KEY, ServerProcess, png_bytes
 
 
@@ -72,9 +74,13 @@ def test_counts_and_histograms_agree_with_what_was_sent(ops_server: ServerProces
         for line in block["lines"]
     )
     assert delta("openread_words_per_image_sum") == words
-    for stage in ("queue", "body", "read"):
-        assert delta("openread_stage_seconds_count", stage=stage) == 3
-    assert delta("openread_stage_seconds_sum", stage="read") > 0
+    for stage in STAGES:
+        assert delta("openread_stage_seconds_count", stage=stage) == 3, stage
+    for stage in ("decode", "detect", "recognize", "scriptid", "layout"):
+        assert delta("openread_stage_seconds_sum", stage=stage) > 0, stage
+    staged = sum(delta("openread_stage_seconds_sum", stage=stage) for stage in STAGES)
+    ok_latency = delta("openread_request_seconds_sum", route=route)  # the 400/401 add a little
+    assert 0 < staged <= ok_latency
     assert _value(after, "openread_process_rss_bytes") > 10_000_000
     assert _value(after, "openread_model_load_seconds") > 0
     assert _value(after, "openread_requests_in_flight") == 1  # the scrape itself
@@ -95,3 +101,51 @@ def test_raw_paths_are_not_labels(ops_server: ServerProcess) -> None:
         )
         >= 1
     )
+
+
+def test_templated_paths_are_labelled_by_their_route(ops_server: ServerProcess) -> None:
+    operation = "0b0e2a8e-3f7a-4c4e-9d8a-5a4c2f9e1b7d"
+    with httpx.Client(timeout=10) as client:
+        for kind in ("analyzeResults", "operations"):
+            for _ in range(2):
+                response = client.get(
+                    ops_server.url(f"/vision/v3.1/read/{kind}/{operation}", ""),
+                    headers={"Ocp-Apim-Subscription-Key": API_KEY},
+                )
+                assert response.status_code == 404
+        wrong_method = client.delete(
+            ops_server.url(f"/vision/v3.2/read/operations/{operation}", "")
+        )
+        assert wrong_method.status_code == 405
+    text = httpx.get(ops_server.url("/metrics", ""), timeout=10).text
+    assert operation not in text
+    samples = _samples(ops_server)
+    for kind in ("analyzeResults", "operations"):
+        template = f"/vision/v3.1/read/{kind}/{{operation_id}}"
+        labels = {"route": template, "api_version": "", "status": "404", "code": "404"}
+        assert _value(samples, "openread_requests_total", **labels) == 2, (kind, text)
+    template = "/vision/v3.2/read/operations/{operation_id}"
+    assert _value(samples, "openread_request_seconds_count", route=template) == 1
+
+
+def test_bench_load_reads_the_stage_histograms(ops_server: ServerProcess) -> None:
+    from bench.load import STAGE_ORDER, histogram_quantile, stage_histograms
+
+    assert STAGE_ORDER == STAGES
+    rows = [(0.1, 2.0), (0.5, 4.0), (float("inf"), 4.0)]
+    assert histogram_quantile(0.5, rows) == 0.1  # rank 2 at the top of the first bucket
+    assert histogram_quantile(0.75, rows) == pytest.approx(0.3)  # half way into (0.1, 0.5]
+    assert histogram_quantile(0.5, [(float("inf"), 0.0)]) is None
+    image = png_bytes(320, 240)
+    headers = {"Ocp-Apim-Subscription-Key": API_KEY, "Content-Type": "application/octet-stream"}
+    assert httpx.post(ops_server.url(), content=image, headers=headers, timeout=60).is_success
+    table = stage_histograms(httpx.get(ops_server.url("/metrics", ""), timeout=10).text)
+    assert list(table)[: len(STAGES)] == list(STAGES)
+    for stage in STAGES:
+        row = table[stage]
+        assert (row["count"] or 0) >= 1
+        p50, p99 = row["p50_ms"], row["p99_ms"]
+        assert p50 is not None
+        assert p99 is not None
+        assert 0 <= p50 <= p99
+    assert f"request {ANALYZE}" in table

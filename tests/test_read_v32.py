@@ -237,3 +237,139 @@ def test_unknown_operation_and_key(read_server: ServerProcess) -> None:
         read_server.url("/status", ""), headers={"Ocp-Apim-Subscription-Key": API_KEY}
     )
     assert status.json() == {"status": "ready"}
+
+
+def test_job_metrics(read_server: ServerProcess) -> None:
+    """A real v3.2 job: ``openread_jobs{state}`` from the store, its pages and stages counted,
+    and its polls labelled by the route template (not ``other``, not the id)."""
+    from test_metrics import _samples, _value
+
+    before = _samples(read_server)
+    response = httpx.post(
+        read_server.url("/vision/v3.2/read/analyze", ""), content=pdf_bytes(3), headers=HEADERS
+    )
+    assert response.status_code == 202, response.text
+    operation_id = response.headers["operation-location"].rsplit("/", 1)[1]
+    polls = 0
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline
+        polled = httpx.get(
+            read_server.url(f"/vision/v3.2/read/analyzeResults/{operation_id}", ""),
+            headers={"Ocp-Apim-Subscription-Key": API_KEY},
+        )
+        polls += 1
+        if polled.json()["status"] == "succeeded":
+            break
+        time.sleep(0.3)
+    after = _samples(read_server)
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert delta("openread_jobs", state="succeeded") == 1
+    assert _value(after, "openread_jobs", state="running") == 0
+    assert ("openread_jobs", (("state", "failed"),)) in after  # every state, even at 0
+    assert delta("openread_pages_read_total") == 3
+    for stage in ("decode", "detect", "recognize", "scriptid", "layout"):
+        assert delta("openread_stage_seconds_count", stage=stage) == 3, stage
+        assert delta("openread_stage_seconds_sum", stage=stage) > 0, stage
+    poll_route = "/vision/v3.2/read/analyzeResults/{operation_id}"
+    ok = {"route": poll_route, "api_version": "", "status": "200", "code": ""}
+    assert delta("openread_requests_total", **ok) == polls
+    submit = {"route": "/vision/v3.2/read/analyze", "api_version": "", "status": "202", "code": ""}
+    assert delta("openread_requests_total", **submit) == 1
+
+
+def tiff_bytes(pages: int) -> bytes:
+    images = [page_image(n + 1) for n in range(pages)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="TIFF", save_all=True, append_images=images[1:])
+    return buffer.getvalue()
+
+
+def test_pdf_and_tiff_content_types(read_server: ServerProcess) -> None:
+    key = {"Ocp-Apim-Subscription-Key": API_KEY}
+    response = httpx.post(
+        read_server.url("/vision/v3.2/read/analyze", ""),
+        content=pdf_bytes(2),
+        headers={**key, "Content-Type": "application/pdf"},
+    )
+    assert response.status_code == 202, response.text
+    body = poll(response.headers["operation-location"])
+    pages = body["analyzeResult"]["readResults"]  # type: ignore[index]
+    assert [(p["page"], p["unit"]) for p in pages] == [(1, "inch"), (2, "inch")]
+    response = httpx.post(
+        read_server.url("/vision/v3.2/read/syncAnalyze", ""),
+        content=tiff_bytes(2),
+        headers={**key, "Content-Type": "image/tiff"},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    pages = response.json()["analyzeResult"]["readResults"]
+    assert [(p["page"], p["unit"]) for p in pages] == [(1, "pixel"), (2, "pixel")]
+    assert texts(pages[1])[0] == "Page number 2"
+    response = httpx.post(  # the 4.0 route reads images only, as Azure's
+        read_server.url(),
+        content=pdf_bytes(1),
+        headers={**key, "Content-Type": "application/pdf"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["innererror"]["code"] == "UnsupportedMediaType"
+
+
+def _is_v3_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "code", "message", "requestId"}, body
+    assert body["code"] == code
+    assert body["error"]["code"] == code
+    assert body["requestId"] == response.headers["apim-request-id"]
+
+
+def test_v3_errors_use_the_v3_body(read_server: ServerProcess) -> None:
+    key = {"Ocp-Apim-Subscription-Key": API_KEY}
+    missing = "0b0e2a8e-3f7a-4c4e-9d8a-5a4c2f9e1b7d"
+    for path in (
+        f"/vision/v3.2/read/analyzeResults/{missing}",
+        f"/proxy/vision/v3.1/read/operations/{missing}",
+        "/vision/v3.2/read/no-such-route",
+        "/vision/v3.0/ocr",
+        "/proxy/vision/v3.2/read/analyzeResults/",
+    ):
+        _is_v3_error(httpx.get(read_server.url(path, ""), headers=key), 404, "404")
+    wrong_method = httpx.get(read_server.url("/vision/v3.2/read/analyze", ""), headers=key)
+    _is_v3_error(wrong_method, 405, wrong_method.json()["code"])
+    assert "POST" in wrong_method.headers["allow"]
+    plain = httpx.get(read_server.url("/no-such-route", ""), headers=key)  # 4.0 envelope
+    assert plain.status_code == 404
+    assert set(plain.json()) == {"error"}
+
+
+def test_url_documents_have_the_v3_size_limit(
+    read_server: ServerProcess, image_host: ImageHost
+) -> None:
+    """A 27 MB document by URL: over the 4.0 limit (20 MB), under the v3 one (50 MB)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (3000, 3000), "white").save(buffer, format="TIFF")  # uncompressed
+    assert 20 * 2**20 < len(buffer.getvalue()) < 50 * 2**20
+    url = image_host.add("/big.tif", buffer.getvalue())
+    headers = {"Ocp-Apim-Subscription-Key": API_KEY, "Content-Type": "application/json"}
+    response = httpx.post(
+        read_server.url("/vision/v3.2/read/syncAnalyze", ""),
+        json={"url": url},
+        headers=headers,
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    (page,) = response.json()["analyzeResult"]["readResults"]
+    assert (page["width"], page["height"], page["lines"]) == (3000, 3000, [])
+    too_large = httpx.post(read_server.url(), json={"url": url}, headers=headers, timeout=60)
+    assert too_large.status_code == 400, too_large.text
+    assert "larger than 20971520 bytes" in too_large.json()["error"]["message"]
+    url = image_host.add("/huge.bin", b"\0" * (50 * 2**20 + 1))
+    response = httpx.post(
+        read_server.url("/vision/v3.2/read/analyze", ""), json={"url": url}, headers=headers
+    )
+    _is_v3_error(response, 400, "InvalidRequest")
+    assert "larger than 52428800 bytes" in response.json()["message"]

@@ -25,6 +25,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.transport import SerializationContext
+from schemathesis.transport.serialization import serialize_binary
 from starlette.applications import Starlette
 
 from openread import Engine, Settings
@@ -38,6 +40,12 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
+
+
+@schemathesis.serializer("application/pdf")
+def _pdf_body(_ctx: SerializationContext, value: Any) -> bytes:
+    """The v3.x Read routes take ``application/pdf`` bodies as they are (raw bytes)."""
+    return serialize_binary(value)
 
 
 SCHEMA = schemathesis.openapi.from_dict(

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,7 +26,7 @@ import numpy.typing as npt
 from .models import ModelStore
 from .pipeline import decode, detect, layout, orient, recognize, words
 from .pipeline.decode import ImageInput
-from .result import ReadResult
+from .result import STAGES, ReadResult, StageTimings
 from .scripts import scriptid
 from .scripts.script import PPOCR, SCRIPTS, Script, language_scripts
 from .settings import Settings
@@ -92,56 +95,91 @@ class Engine:
         ``language`` (BCP-47, e.g. ``ru``) is a hint: it narrows the scripts tried on lines
         PP-OCR cannot read to that language's; an unknown language is ignored. Without it the
         script of every line is identified (images may mix scripts)."""
-        decoded = decode.load_image(image, self.settings.limits)
-        return self.read_decoded(decoded, language=language)
+        clock = _Clock()
+        with clock("decode"):
+            decoded = decode.load_image(image, self.settings.limits)
+        return self.read_decoded(decoded, language=language, decode_seconds=clock.spent["decode"])
 
     def read_decoded(
-        self, image: decode.DecodedImage, *, language: str | None = None
+        self,
+        image: decode.DecodedImage,
+        *,
+        language: str | None = None,
+        decode_seconds: float = 0.0,
     ) -> ReadResult:
-        """Read an already decoded and validated image.
+        """Read an already decoded and validated image (``decode_seconds``: how long decoding
+        it took, for ``ReadResult.timings``).
 
         The detector and recogniser work best on upright pages, so when most of the text was
         read in one quarter turn (a photo taken sideways or upside down), the page is turned
         upright, read again, and the polygons are turned back."""
+        clock = _Clock(decode_seconds)
         hint = language_scripts(language)
-        lines = self._read_lines(image.pixels, hint)
+        lines = self._read_lines(image.pixels, hint, clock)
         turn = orient.page_turn([(line.turn, float(len(line.text))) for line in lines])
         if turn:
-            upright = self._read_lines(orient.turn_image(image.pixels, turn), hint, turn)
+            upright = self._read_lines(orient.turn_image(image.pixels, turn), hint, clock, turn)
             lines = tuple(
                 dataclasses.replace(
                     line, quad=orient.unturn_points(line.quad, turn, image.width, image.height)
                 )
                 for line in upright
             )
-        split = [words.split_words(line) for line in lines]
-        return layout.build(split, image.width, image.height, self.settings.model_version)
+        with clock("layout"):
+            split = [words.split_words(line) for line in lines]
+            result = layout.build(split, image.width, image.height, self.settings.model_version)
+        return dataclasses.replace(result, timings=clock.timings())
 
     def _read_lines(
-        self, pixels: npt.NDArray[np.uint8], hint: tuple[Script, ...], turn: int = 0
+        self,
+        pixels: npt.NDArray[np.uint8],
+        hint: tuple[Script, ...],
+        clock: _Clock,
+        turn: int = 0,
     ) -> tuple[recognize.RecognizedLine, ...]:
         """Detect, orient and read every line; lines PP-OCR cannot read go to ``scriptid``.
         ``pixels`` is the image turned by ``turn`` quarter turns (see ``read_decoded``)."""
-        regions = detect.detect(self.models.detector, pixels)
-        oriented = orient.orient(self.models.classifier, pixels, regions)
-        read = recognize.read_regions(self.models, oriented)
-        if self.models.tesseract is None:
-            lines = tuple(scriptid.label(line) for _, line in read)
-        else:
-            candidates = [
-                scriptid.Candidate(crop, line, region.preferred)
-                for region, (crop, line) in zip(oriented, read, strict=True)
-            ]
-            options = scriptid.ScriptOptions(threads=self.settings.threads, page_turn=turn)
-            lines = scriptid.identify(
-                self.models.tesseract,
-                candidates,
-                hint,
-                options,
-                pixels=pixels,
-                dictionary=self.models.lexicon,
-            )
+        with clock("detect"):
+            regions = detect.detect(self.models.detector, pixels)
+            oriented = orient.orient(self.models.classifier, pixels, regions)
+        with clock("recognize"):
+            read = recognize.read_regions(self.models, oriented)
+        with clock("scriptid"):
+            if self.models.tesseract is None:
+                lines = tuple(scriptid.label(line) for _, line in read)
+            else:
+                candidates = [
+                    scriptid.Candidate(crop, line, region.preferred)
+                    for region, (crop, line) in zip(oriented, read, strict=True)
+                ]
+                options = scriptid.ScriptOptions(threads=self.settings.threads, page_turn=turn)
+                lines = scriptid.identify(
+                    self.models.tesseract,
+                    candidates,
+                    hint,
+                    options,
+                    pixels=pixels,
+                    dictionary=self.models.lexicon,
+                )
         return tuple(line for line in lines if recognize.kept(line))
+
+
+class _Clock:
+    """Adds up the seconds spent in each stage of one read (see ``StageTimings``)."""
+
+    def __init__(self, decode_seconds: float = 0.0) -> None:
+        self.spent = {"decode": decode_seconds}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - started
+
+    def timings(self) -> StageTimings:
+        return StageTimings(**{name: self.spent.get(name, 0.0) for name in STAGES})
 
 
 @functools.lru_cache(maxsize=1)

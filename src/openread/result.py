@@ -9,10 +9,20 @@ the objects are built, so a ``ReadResult`` that exists is a valid one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Appearance", "Block", "Line", "Point", "Quad", "ReadResult", "Word"]
+__all__ = [
+    "STAGES",
+    "Appearance",
+    "Block",
+    "Line",
+    "Point",
+    "Quad",
+    "ReadResult",
+    "StageTimings",
+    "Word",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +114,33 @@ class Block:
             raise ValueError("a block has at least one line")
 
 
+STAGES = ("decode", "detect", "recognize", "scriptid", "layout")
+"""The engine's stages, in the order they run (the fields of ``StageTimings``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StageTimings:
+    """Seconds the engine spent in each stage of one read (a page read twice because it was
+    turned upright counts both passes). ``decode``: decoding and checking the image (or
+    rendering the document page); ``detect``: text detection and line orientation;
+    ``recognize``: the line recogniser; ``scriptid``: script identification and the second
+    recognisers; ``layout``: word splitting and the result tree."""
+
+    decode: float = 0.0
+    detect: float = 0.0
+    recognize: float = 0.0
+    scriptid: float = 0.0
+    layout: float = 0.0
+
+    def items(self) -> tuple[tuple[str, float], ...]:
+        """``(stage, seconds)`` for every stage of ``STAGES``, in order."""
+        return tuple((name, float(getattr(self, name))) for name in STAGES)
+
+    @property
+    def total(self) -> float:
+        return sum(seconds for _, seconds in self.items())
+
+
 @dataclass(frozen=True, slots=True)
 class ReadResult:
     """What was read in one image."""
@@ -112,6 +149,8 @@ class ReadResult:
     height: int
     model_version: str
     blocks: tuple[Block, ...]
+    timings: StageTimings = field(default_factory=StageTimings, compare=False, repr=False)
+    """How long each stage took (not part of what was read: ignored by ``==``)."""
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.height < 1:

@@ -173,17 +173,13 @@ def routes(service: Service) -> list[Route]:
             stage = service.metrics.stage
 
             def read() -> ReadResult:
-                begun = time.perf_counter()
-                stage.labels("queue").observe(begun - processed)
-                try:
-                    return engine.read(data, language=query.language)
-                finally:
-                    stage.labels("read").observe(time.perf_counter() - begun)
+                stage.labels("queue").observe(time.perf_counter() - processed)
+                return engine.read(data, language=query.language)
 
             stage.labels("body").observe(processed - received)
             result = await admission.run(read)
         done = time.perf_counter()
-        service.metrics.record_read(request.scope, len(result.words))
+        service.metrics.record_read(request.scope, len(result.words), timings=result.timings)
         headers = {
             "ms-vision-response-time-input-received": str(round((processed - received) * 1000)),
             "ms-vision-response-time-input-processed": str(round((done - processed) * 1000)),

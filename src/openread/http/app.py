@@ -36,7 +36,8 @@ KEEP_ALIVE_SECONDS = 30
 
 
 def _build(service: Service) -> Starlette:
-    jobs = JobRunner(service.settings, service.require_ready)
+    jobs = JobRunner(service.settings, service.require_ready, service.metrics.record_page)
+    service.metrics.register_jobs(jobs.counts)
     routes = [
         *analyze.routes(service),
         *ops.routes(service),
@@ -46,10 +47,9 @@ def _build(service: Service) -> Starlette:
     ]
     if service.settings.metrics and service.settings.metrics_port is None:
         routes += metrics.routes(service.metrics, service.authenticate_metrics)
-    paths = frozenset(route.path for route in routes)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContextMiddleware, service=service, paths=paths)],
+        middleware=[Middleware(RequestContextMiddleware, service=service, routes=routes)],
         exception_handlers=exception_handlers(),
         lifespan=jobs.wrap(service.lifespan),
     )

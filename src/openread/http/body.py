@@ -173,14 +173,20 @@ def body_cap(settings: Settings) -> int:
 
 
 async def read_image_body(
-    request: Request, settings: Settings, reservation: BodyReservation | None = None
+    request: Request,
+    settings: Settings,
+    reservation: BodyReservation | None = None,
+    *,
+    documents: bool = False,
 ) -> bytes | ImageUrl:
     """The image bytes, or the URL to download, from a request of any accepted content type
-    (``reservation``: see ``admitted_body``)."""
+    (``reservation``: see ``admitted_body``; ``documents``: ``application/pdf`` too, as the v3.x
+    Read routes accept)."""
     header = request.headers.get("content-type", "")
     media_type = header.split(";", 1)[0].strip().lower()
     max_bytes = settings.limits.max_bytes
-    if media_type in ("", "application/octet-stream") or media_type.startswith("image/"):
+    plain = media_type in ("", "application/octet-stream") or media_type.startswith("image/")
+    if plain or (documents and media_type == "application/pdf"):
         data = await read_capped(request, max_bytes, lambda: _too_large(max_bytes), reservation)
     elif media_type == "multipart/form-data":
         raw = await read_capped(

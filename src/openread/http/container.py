@@ -43,6 +43,7 @@ def routes(service: Service, runner: JobRunner) -> list[Route]:
         if admission.in_flight >= admission.workers + admission.max_queue:
             raise BusyError(retry_after=admission.retry_after)  # before reading the body
         created = time.time()
+        metrics = service.metrics
         async with service.admit_body(request, limits) as reservation:
             data = await read_document_body(request, service, limits, reservation)
             document, numbers = await anyio.to_thread.run_sync(
@@ -50,10 +51,19 @@ def routes(service: Service, runner: JobRunner) -> list[Route]:
             )
             try:
                 pages = await read_pages(
-                    document, numbers, engine, admission, query, refuse_first=True
+                    document,
+                    numbers,
+                    engine,
+                    admission,
+                    query,
+                    refuse_first=True,
+                    on_page=lambda words, timings: metrics.record_page(
+                        words, timings, request.scope
+                    ),
                 )
             finally:
                 await anyio.to_thread.run_sync(document.close)
+        metrics.images.inc()
         result = v32.analyze_result_json("3.2", engine.settings.model_version, pages)
         body = v32.operation_body("succeeded", created, time.time(), v32.serialise(result))
         return Response(body, media_type=JSON_CONTENT_TYPE)

@@ -9,23 +9,43 @@ status code and the Azure error code. ``/metrics`` needs no key unless
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+import anyio.to_thread
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-__all__ = ["STATS_KEY", "Metrics", "RequestStats", "routes", "serve_separately"]
+from ..result import STAGES as ENGINE_STAGES
+from ..result import StageTimings
+
+__all__ = [
+    "JOB_STATES",
+    "STAGES",
+    "STATS_KEY",
+    "Metrics",
+    "RequestStats",
+    "routes",
+    "serve_separately",
+]
+
+log = logging.getLogger("openread.http")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 WORD_BUCKETS = (0, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
-STAGES = ("queue", "body", "read")
-"""Stages timed per request: admission queue wait, body read / URL fetch, the engine's read."""
+STAGES = ("queue", "body", *ENGINE_STAGES)
+"""Stages timed per request: admission queue wait, body read / URL fetch, then the engine's
+own (``result.StageTimings``: decode, detect, recognize, scriptid, layout). A document page
+(v3.x jobs, ``syncAnalyze``) observes the engine's stages once per page."""
+JOB_STATES = ("notStarted", "running", "succeeded", "failed")
 
 
 STATS_KEY = "openread.stats"
@@ -70,7 +90,8 @@ class Metrics:
         )
         self.stage = Histogram(
             "openread_stage_seconds",
-            "Seconds spent per stage of an analyze request (queue, body, read).",
+            "Seconds spent per stage of a read: queue, body, decode, detect, recognize, scriptid,"
+            " layout.",
             ["stage"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
@@ -100,37 +121,92 @@ class Metrics:
         self.warm_up = Gauge(
             "openread_warm_up_seconds", "Seconds taken to warm the models up.", registry=registry
         )
-        self.jobs = Gauge(
-            "openread_jobs",
-            "Async jobs by state (when a jobs store is registered).",
-            ["state"],
-            registry=registry,
-        )
+        self._jobs = _JobsCollector()
+        registry.register(self._jobs)
         self.rss = Gauge("openread_process_rss_bytes", "Resident memory.", registry=registry)
         self.rss.set_function(_rss_bytes)
-        self._job_counts: Callable[[], dict[str, int]] | None = None
 
-    def register_jobs(self, counts: Callable[[], dict[str, int]]) -> None:
-        """The seam for the jobs store: ``counts()`` gives the number of jobs in each state,
-        read at every scrape."""
-        self._job_counts = counts
+    def register_jobs(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """The seam for the jobs store: ``counts()`` gives the number of jobs in each state
+        (``JOB_STATES``), asked at every scrape (``openread_jobs{state}``)."""
+        self._jobs.counts = counts
 
-    def record_read(self, scope: MutableMapping[str, Any], words: int, pages: int = 1) -> None:
-        """Count an image read (``pages`` pages, ``words`` words) and note it for the log."""
+    def record_read(
+        self,
+        scope: MutableMapping[str, Any],
+        words: int,
+        pages: int = 1,
+        timings: StageTimings | None = None,
+    ) -> None:
+        """Count an image read (``pages`` pages, ``words`` words, its engine ``timings``) and
+        note it for the log."""
         self.images.inc()
         self.pages.inc(pages)
         self.words.observe(words)
-        stats = scope.get(STATS_KEY)
-        if isinstance(stats, RequestStats):
-            stats.pages += pages
-            stats.words = words if stats.words is None else stats.words + words
+        self.observe_stages(timings)
+        _note(scope, words, pages)
+
+    def record_page(
+        self,
+        words: int,
+        timings: StageTimings | None = None,
+        scope: MutableMapping[str, Any] | None = None,
+    ) -> None:
+        """Count one document page read (a v3.x job's or ``syncAnalyze``'s)."""
+        self.pages.inc()
+        self.words.observe(words)
+        self.observe_stages(timings)
+        if scope is not None:
+            _note(scope, words, 1)
+
+    def observe_stages(self, timings: StageTimings | None) -> None:
+        """Observe the engine's stage seconds of one read."""
+        if timings is None:
+            return
+        for stage, seconds in timings.items():
+            self.stage.labels(stage).observe(seconds)
 
     def exposition(self) -> bytes:
-        """The registry in Prometheus' text format (jobs refreshed first)."""
-        if self._job_counts is not None:
-            for state, count in self._job_counts().items():
-                self.jobs.labels(state=state).set(count)
+        """The registry in Prometheus' text format."""
         return generate_latest(self.registry)
+
+
+def _note(scope: MutableMapping[str, Any], words: int, pages: int) -> None:
+    stats = scope.get(STATS_KEY)
+    if isinstance(stats, RequestStats):
+        stats.pages += pages
+        stats.words = words if stats.words is None else stats.words + words
+
+
+class _JobsCollector(Collector):
+    """``openread_jobs{state}``: the job store's counts, asked at scrape time (so it is right
+    whichever replica wrote them, and on the separate metrics port too)."""
+
+    def __init__(self) -> None:
+        self.counts: Callable[[], Mapping[str, int]] | None = None
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = self._family()
+        counts = self.counts
+        if counts is None:
+            return [family]
+        try:
+            found = counts()
+        except Exception:  # a store that cannot answer must not break the scrape
+            log.exception("the job store could not count its jobs")
+            return [family]
+        for state in JOB_STATES:
+            family.add_metric([state], float(found.get(state, 0)))
+        return [family]
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "openread_jobs", "v3.x Read jobs in the job store, by state.", labels=["state"]
+        )
 
 
 def routes(
@@ -141,7 +217,8 @@ def routes(
     async def scrape(request: Request) -> Response:
         if authenticate is not None:
             authenticate(request)
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        body = await anyio.to_thread.run_sync(metrics.exposition)  # the job store is asked
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return [Route(path, scrape, methods=["GET"])]
 

@@ -9,16 +9,18 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.requests import ClientDisconnect
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InternalError, NotReadyError
 from .analyze import SUPPORTED_API_VERSIONS
 from .logsafe import sanitize_for_log
 from .metrics import STATS_KEY, RequestStats
-from .responses import REQUEST_ID_KEY, error_response
+from .responses import REQUEST_ID_KEY, error_for
 from .service import Service
 
 __all__ = ["RequestContextMiddleware"]
@@ -32,10 +34,25 @@ class RequestContextMiddleware:
     """Gives each request an id, adds the common headers to every response, logs one line per
     request, and turns any exception that escaped into a 500 envelope naming the request id."""
 
-    def __init__(self, app: ASGIApp, service: Service, paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, service: Service, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.service = service
-        self.paths = paths
+        self.routes = tuple(routes)
+
+    def route_label(self, scope: Scope) -> str:
+        """The path template of the route Starlette's matching picks for ``scope`` (e.g.
+        ``/vision/v3.2/read/analyzeResults/{operation_id}``; a wrong method still names its
+        route), or ``other``: never the raw path."""
+        probe = {"type": "http", "path": scope.get("path", ""), "method": scope.get("method", "")}
+        probe["root_path"] = scope.get("root_path", "")
+        partial = "other"
+        for route in self.routes:
+            match, _ = route.matches(probe)
+            if match is Match.FULL and isinstance(route, Route):
+                return route.path
+            if match is Match.PARTIAL and partial == "other" and isinstance(route, Route):
+                partial = route.path
+        return partial
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +93,7 @@ class RequestContextMiddleware:
 
         try:
             if self.service.draining:
-                await error_response(NotReadyError())(scope, counting_receive, send_with_headers)
+                await error_for(scope, NotReadyError())(scope, counting_receive, send_with_headers)
             else:
                 await self.app(scope, counting_receive, send_with_headers)
         except ClientDisconnect:
@@ -86,12 +103,11 @@ class RequestContextMiddleware:
             if status:
                 raise
             error = InternalError(f"An internal error occurred. Request id: {rid}")
-            await error_response(error)(scope, receive, send_with_headers)
+            await error_for(scope, error)(scope, receive, send_with_headers)
         finally:
             metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
-            path = str(scope.get("path", ""))
-            route = path if path in self.paths else "other"
+            route = self.route_label(scope)
             given = QueryParams(scope.get("query_string", b"")).get("api-version")
             if given is None:
                 api_version = ""

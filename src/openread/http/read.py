@@ -26,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import wire
 from ..errors import (
     BadArgumentError,
     BusyError,
@@ -39,7 +38,7 @@ from ..jobs.runner import BUSY_RETRY_SECONDS, open_and_select
 from ..settings import Settings
 from ..wire import v32
 from .body import BodyReservation, read_image_body
-from .responses import BODY_ABANDONED_KEY, JSON_CONTENT_TYPE, error_response, request_id
+from .responses import BODY_ABANDONED_KEY, JSON_CONTENT_TYPE, request_id, v3_error_response
 from .service import Service
 
 __all__ = ["API_VERSIONS", "parse_read_query", "read_document_body", "routes", "v3_errors"]
@@ -92,10 +91,11 @@ async def read_document_body(
     limits: Settings,
     reservation: BodyReservation | None = None,
 ) -> bytes:
-    """The document of a v3.x request: the body, or what its ``{"url"}`` names
-    (``reservation``: from ``Service.admit_body``, which covers the downloaded bytes too)."""
-    body = await read_image_body(request, limits, reservation)
-    data = body if isinstance(body, bytes) else await service.download(body)
+    """The document of a v3.x request: the body, or what its ``{"url"}`` names (both capped at
+    the document limit of ``limits``, 50 MB by default, not the 4.0 image limit;
+    ``reservation``: from ``Service.admit_body``, which covers the downloaded bytes too)."""
+    body = await read_image_body(request, limits, reservation, documents=True)
+    data = body if isinstance(body, bytes) else await service.download(body, limits)
     if reservation is not None:
         reservation.cover(len(data))
     return data
@@ -109,16 +109,7 @@ def v3_errors(handler: Handler, *, status_member: str | None = None) -> Handler:
         try:
             return await handler(request)
         except OpenReadError as exc:
-            plain = error_response(exc)
-            body: dict[str, object] = dict(v32.v3_error_json(exc, request_id(request)))
-            if status_member is not None:
-                body["status"] = status_member
-            response = Response(
-                wire.dumps(body), status_code=exc.status, media_type=JSON_CONTENT_TYPE
-            )
-            for name, value in plain.headers.items():
-                if name.lower() not in ("content-length", "content-type"):
-                    response.headers[name] = value
+            response = v3_error_response(exc, request_id(request), status_member=status_member)
             if request.scope.get(BODY_ABANDONED_KEY):
                 response.headers["Connection"] = "close"
             return response

@@ -141,14 +141,15 @@ class Service:
             raise NotReadyError()
         return admitted_body(request, self.bodies, body_cap(settings or self.settings))
 
-    async def download(self, body: ImageUrl) -> bytes:
-        """The image a ``{"url": ...}`` body names (``ImageUrlError`` if URL input is off)."""
+    async def download(self, body: ImageUrl, limits: Settings | None = None) -> bytes:
+        """The image a ``{"url": ...}`` body names (``ImageUrlError`` if URL input is off),
+        at most ``limits.limits.max_bytes`` long (default: the server's settings)."""
         if not self.settings.url_fetch:
             raise ImageUrlError(URL_DISABLED_MESSAGE)
         fetches = self.fetches
         if fetches is None:
             raise NotReadyError()
-        settings = self.settings
+        settings = limits or self.settings
         return await fetches.run(lambda: urlfetch.fetch_image(body.url, settings))
 
 

@@ -3,7 +3,8 @@ a job submitted to one replica can be polled on any other, and run by any of the
 
 Keys (prefix ``openread:``): ``job:{id}`` a hash (the record), ``payload:{id}`` the document
 bytes, ``lease:{id}`` the owner of a running job (``SET NX PX``: expires by itself when its
-replica dies), and the set ``unfinished`` of job ids not yet finished. Job keys carry a Redis
+replica dies), ``pages:{id}`` a hash of the pages read so far (index -> serialised page), and the
+set ``unfinished`` of job ids not yet finished. Job keys carry a Redis
 expiry of the job's remaining lifetime, so results expire without a sweeper. Lease renewal,
 release and finish check the owner in a Lua script (atomic on the server).
 Needs the ``redis`` package (``pip install 'openread[redis]'``).
@@ -15,7 +16,7 @@ import time
 from typing import Any
 
 from ..wire.v32 import Status
-from .store import JobRecord, JobRequest
+from .store import JobRecord, JobRequest, contiguous_pages
 
 __all__ = ["RedisJobStore"]
 
@@ -23,6 +24,14 @@ PREFIX = "openread:"
 
 _IF_OWNER_PEXPIRE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_IF_OWNER_HSET = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('hset', KEYS[2], ARGV[2], ARGV[3])
+  redis.call('pexpire', KEYS[2], ARGV[4])
+  return 1
+end
 return 0
 """
 _IF_OWNER_DEL = """
@@ -41,6 +50,7 @@ class RedisJobStore:
         self._redis.ping()  # fail at start-up, not on the first job
         self._renew = self._redis.register_script(_IF_OWNER_PEXPIRE)
         self._unlock = self._redis.register_script(_IF_OWNER_DEL)
+        self._save_page = self._redis.register_script(_IF_OWNER_HSET)
 
     @staticmethod
     def _key(kind: str, job_id: str) -> str:
@@ -113,6 +123,18 @@ class RedisJobStore:
         lease_key = self._key("lease", job_id)
         return bool(self._renew(keys=[lease_key], args=[owner, int(lease * 1000)]))
 
+    def save_page(self, job_id: str, owner: str, index: int, page: bytes) -> bool:
+        record = self.get(job_id)
+        if record is None:
+            return False
+        ttl_ms = max(1, int((record.expires - time.time()) * 1000))
+        keys = [self._key("lease", job_id), self._key("pages", job_id)]
+        return bool(self._save_page(keys=keys, args=[owner, index, page, ttl_ms]))
+
+    def pages(self, job_id: str) -> list[bytes]:
+        raw: dict[bytes, bytes] = self._redis.hgetall(self._key("pages", job_id))
+        return contiguous_pages((int(index), page) for index, page in raw.items())
+
     def _holds(self, job_id: str, owner: str) -> bool:
         return bool(self._redis.get(self._key("lease", job_id)) == owner.encode())
 
@@ -143,6 +165,7 @@ class RedisJobStore:
         pipe = self._redis.pipeline()
         pipe.hset(self._key("job", job_id), mapping=fields)
         pipe.delete(self._key("payload", job_id))
+        pipe.delete(self._key("pages", job_id))
         pipe.srem(PREFIX + "unfinished", job_id)
         pipe.execute()
         self._unlock(keys=[self._key("lease", job_id)], args=[owner])
@@ -162,6 +185,20 @@ class RedisJobStore:
 
     def unfinished_count(self) -> int:
         return int(self._redis.scard(PREFIX + "unfinished"))
+
+    def counts(self) -> dict[str, int]:
+        """Scans the job keys (``SCAN``, not ``KEYS``: the server is not blocked); its cost
+        grows with the number of unexpired jobs."""
+        found: dict[str, int] = {}
+        keys = list(self._redis.scan_iter(match=PREFIX + "job:*", count=500))
+        pipe = self._redis.pipeline()
+        for key in keys:
+            pipe.hget(key, "status")
+        for status in pipe.execute():
+            if status is not None:
+                name = status.decode("ascii")
+                found[name] = found.get(name, 0) + 1
+        return found
 
     def purge(self) -> int:
         return 0  # Redis expires the keys itself; ``claimable`` drops stale ids from the set

@@ -11,17 +11,19 @@ arrival order, a waiting synchronous request gets the next free worker before th
 Durability: jobs live in the ``JobStore`` (``store``). On start, and every ``SWEEP_SECONDS``
 after, the runner takes every unfinished job that nobody holds a lease on: jobs of a previous
 run of this server (released when it stopped, or whose lease ran out when it died) and, with a
-shared store, jobs queued on a replica that is busy. A job that was running is read again from
-its first page.
+shared store, jobs queued on a replica that is busy. Every page read is saved in the store at
+once (``JobStore.save_page``), so a job that was running goes on from its first unsaved page:
+the pages finished before the stop are not read again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypeVar
 
@@ -33,11 +35,12 @@ from .. import documents
 from ..engine import Engine
 from ..errors import BusyError, InternalError, NotReadyError, OpenReadError
 from ..parallel import Admission
+from ..result import StageTimings
 from ..settings import Settings
 from ..wire import v32
 from .store import JobRecord, JobRequest, JobStore, open_store
 
-__all__ = ["LEASE_SECONDS", "JobRunner", "read_pages"]
+__all__ = ["LEASE_SECONDS", "JobRunner", "PageObserver", "read_pages"]
 
 log = logging.getLogger("openread.jobs")
 
@@ -52,16 +55,28 @@ BUSY_RETRY_SECONDS = 5
 
 App = TypeVar("App")
 Ready = Callable[[], tuple[Engine, Admission]]
+PageObserver = Callable[[int, StageTimings], None]
+"""Told of every page read: its word count and stage timings (the metrics)."""
+PageDone = Callable[[int, v32.PageJson], Awaitable[None]]
+"""Awaited after each page with its position in the selection (0-based) and its result."""
 
 
 def _read_page(
-    document: documents.Document, number: int, engine: Engine, request: JobRequest
+    document: documents.Document,
+    number: int,
+    engine: Engine,
+    request: JobRequest,
+    on_page: PageObserver | None = None,
 ) -> v32.PageJson:
     """Read page ``number``; a page that cannot be read becomes an entry with its error."""
     unit: v32.Unit = "inch" if document.kind == "pdf" else "pixel"
     try:
-        page = document.page(number)
+        started = time.perf_counter()
+        page = document.page(number)  # rendered or decoded: the page's decode stage
+        rendered = time.perf_counter() - started
         result = engine.read_decoded(page.image, language=request.language)
+        if on_page is not None:
+            on_page(len(result.words), dataclasses.replace(result.timings, decode=rendered))
     except OpenReadError as exc:
         return v32.page_error_json(number, exc, unit=unit)
     except Exception:
@@ -86,16 +101,20 @@ async def read_pages(
     request: JobRequest,
     *,
     refuse_first: bool = False,
+    on_page: PageObserver | None = None,
+    on_done: PageDone | None = None,
 ) -> list[v32.PageJson]:
     """Read ``numbers`` of ``document`` one page at a time on ``admission``'s workers. A full
     admission queue makes a page wait and retry (its pages are never dropped), except for the
-    first page when ``refuse_first`` is set (a synchronous caller then gets the 429)."""
+    first page when ``refuse_first`` is set (a synchronous caller then gets the 429).
+    ``on_page`` is told of every page read (on the worker thread); ``on_done`` is awaited after
+    each page, before the next is read."""
     pages: list[v32.PageJson] = []
-    for number in numbers:
+    for index, number in enumerate(numbers):
         while True:
             try:
                 page = await admission.run(
-                    lambda n=number: _read_page(document, n, engine, request)  # type: ignore[misc]
+                    lambda n=number: _read_page(document, n, engine, request, on_page)  # type: ignore[misc]
                 )
             except BusyError:
                 if refuse_first and not pages:
@@ -103,6 +122,8 @@ async def read_pages(
                 await anyio.sleep(0.2)
                 continue
             pages.append(page)
+            if on_done is not None:
+                await on_done(index, page)
             break
     return pages
 
@@ -126,9 +147,12 @@ def open_and_select(
 class JobRunner:
     """The jobs of one server: submit, look up, run (``lifespan`` starts the workers)."""
 
-    def __init__(self, settings: Settings, ready: Ready) -> None:
+    def __init__(
+        self, settings: Settings, ready: Ready, on_page: PageObserver | None = None
+    ) -> None:
         self.settings = settings
         self._ready = ready
+        self._on_page = on_page
         self.owner = uuid.uuid4().hex
         self.store: JobStore | None = None
         self._local: set[str] = set()
@@ -206,6 +230,11 @@ class JobRunner:
         self._enqueue(record.id)
         return record
 
+    def counts(self) -> dict[str, int]:
+        """Jobs in the store by state (blocking; for the metrics, asked at scrape time)."""
+        store = self.store
+        return {} if store is None else store.counts()
+
     async def get(self, job_id: str) -> JobRecord | None:
         store = self.require_store()
         return await anyio.to_thread.run_sync(store.get, job_id)
@@ -276,7 +305,7 @@ class JobRunner:
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._renew, store, job_id)
-                    result = await self._execute(payload, record.request)
+                    result = await self._execute(job_id, payload, record.request)
                     group.cancel_scope.cancel()
             except OpenReadError as exc:
                 error = (exc.inner_code or exc.code, exc.message)
@@ -294,14 +323,43 @@ class JobRunner:
         finally:
             self._running.discard(job_id)
 
-    async def _execute(self, payload: bytes, request: JobRequest) -> bytes:
+    async def _execute(self, job_id: str, payload: bytes, request: JobRequest) -> bytes:
         engine, admission = self._ready()
+        store = self.require_store()
+        owner = self.owner
+        saved = await anyio.to_thread.run_sync(store.pages, job_id)
+        done = [v32.loads_page(raw) for raw in saved]
         document, numbers = await anyio.to_thread.run_sync(
             open_and_select, payload, request, self.settings
         )
+        done = done[: len(numbers)]
+        if done:
+            log.info(
+                "Read operation %s: going on from page %d (%d of %d pages were read before)",
+                job_id,
+                numbers[len(done)] if len(done) < len(numbers) else numbers[-1],
+                len(done),
+                len(numbers),
+            )
+
+        async def save(index: int, page: v32.PageJson) -> None:
+            raw = v32.serialise_page(page)
+            position = len(done) + index
+            await anyio.to_thread.run_sync(store.save_page, job_id, owner, position, raw)
+
         try:
-            pages = await read_pages(document, numbers, engine, admission, request)
+            pages = await read_pages(
+                document,
+                numbers[len(done) :],
+                engine,
+                admission,
+                request,
+                on_page=self._on_page,
+                on_done=save,
+            )
         finally:
             await anyio.to_thread.run_sync(document.close)
-        body = v32.analyze_result_json(request.api_version, engine.settings.model_version, pages)
+        body = v32.analyze_result_json(
+            request.api_version, engine.settings.model_version, [*done, *pages]
+        )
         return v32.serialise(body)

@@ -5,8 +5,10 @@ A job is created with its document bytes (the payload) as ``notStarted``. A work
 works, and *finishes* it (``succeeded`` with the serialised ``analyzeResult``, or ``failed``
 with a reason), which drops the payload. A job whose lease expired (its worker's process died)
 or was released (its server stopped) can be claimed again by any worker sharing the store, so a
-restart, or the loss of one replica, never loses a job: it is run again. Jobs and results expire
-``ttl`` seconds after they were created.
+restart, or the loss of one replica, never loses a job: it is run again. While it runs, each
+page's result is saved as soon as it is read (``save_page``), so a job that is run again goes on
+from its first unfinished page (``pages``) instead of reading the finished ones again. Jobs and
+results expire ``ttl`` seconds after they were created.
 
 Times are wall-clock seconds (``time.time()``): leases and expiry must agree across replicas.
 Every method blocks (call it from a worker thread) and is thread-safe.
@@ -18,6 +20,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -99,6 +102,15 @@ class JobStore(Protocol):
 
     def renew(self, job_id: str, owner: str, lease: float) -> bool: ...
 
+    def save_page(self, job_id: str, owner: str, index: int, page: bytes) -> bool:
+        """Keep the serialised result of the ``index``-th selected page (0-based) of a running
+        job, if ``owner`` still holds its lease. Whether it was kept."""
+        ...
+
+    def pages(self, job_id: str) -> list[bytes]:
+        """The saved page results of an unfinished job: pages ``0 .. n-1`` without a gap."""
+        ...
+
     def release(self, job_id: str, owner: str) -> None:
         """Give the job back unfinished (``notStarted``, no lease): the server is stopping."""
         ...
@@ -120,11 +132,24 @@ class JobStore(Protocol):
 
     def unfinished_count(self) -> int: ...
 
+    def counts(self) -> dict[str, int]:
+        """How many unexpired jobs are in each state (``notStarted`` ... ``failed``)."""
+        ...
+
     def purge(self) -> int:
         """Delete expired jobs; how many."""
         ...
 
     def close(self) -> None: ...
+
+
+def contiguous_pages(rows: Iterable[tuple[int, bytes]]) -> list[bytes]:
+    """The pages of ``(index, page)`` rows from index 0 up to the first gap."""
+    found = dict(rows)
+    pages: list[bytes] = []
+    while len(pages) in found:
+        pages.append(found[len(pages)])
+    return pages
 
 
 def open_store(spec: str, data_dir: Path) -> JobStore:
@@ -154,6 +179,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (status, created);
 CREATE INDEX IF NOT EXISTS jobs_expires ON jobs (expires);
+CREATE TABLE IF NOT EXISTS job_pages (
+    id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    page BLOB NOT NULL,
+    PRIMARY KEY (id, idx)
+);
 """
 
 _COLUMNS = (
@@ -238,6 +269,32 @@ class SqliteJobStore:
         )
         return cursor.rowcount == 1
 
+    def save_page(self, job_id: str, owner: str, index: int, page: bytes) -> bool:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                held = self._db.execute(
+                    "SELECT 1 FROM jobs WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                    (job_id, owner),
+                ).fetchone()
+                if held is not None:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO job_pages (id, idx, page) VALUES (?, ?, ?)",
+                        (job_id, index, page),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return held is not None
+
+    def pages(self, job_id: str) -> list[bytes]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT idx, page FROM job_pages WHERE id = ? ORDER BY idx", (job_id,)
+            ).fetchall()
+        return contiguous_pages((int(idx), bytes(page)) for idx, page in rows)
+
     def release(self, job_id: str, owner: str) -> None:
         self._run(
             "UPDATE jobs SET status = 'notStarted', updated = ?, lease_owner = NULL,"
@@ -254,13 +311,17 @@ class SqliteJobStore:
         error: tuple[str, str] | None = None,
     ) -> bool:
         code, message = error if error is not None else (None, None)
-        cursor = self._run(
-            "UPDATE jobs SET status = ?, updated = ?, result = ?, error_code = ?,"
-            " error_message = ?, payload = NULL, lease_owner = NULL, lease_until = 0"
-            " WHERE id = ? AND lease_owner = ?",
-            (status, time.time(), result, code, message, job_id, owner),
-        )
-        return cursor.rowcount == 1
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET status = ?, updated = ?, result = ?, error_code = ?,"
+                " error_message = ?, payload = NULL, lease_owner = NULL, lease_until = 0"
+                " WHERE id = ? AND lease_owner = ?",
+                (status, time.time(), result, code, message, job_id, owner),
+            )
+            finished = cursor.rowcount == 1
+            if finished:
+                self._db.execute("DELETE FROM job_pages WHERE id = ?", (job_id,))
+        return finished
 
     def claimable(self, limit: int) -> list[str]:
         now = time.time()
@@ -281,8 +342,22 @@ class SqliteJobStore:
             ).fetchone()
         return int(row[0])
 
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT status, COUNT(*) FROM jobs WHERE expires > ? GROUP BY status",
+                (time.time(),),
+            ).fetchall()
+        return {str(status): int(count) for status, count in rows}
+
     def purge(self) -> int:
-        return self._run("DELETE FROM jobs WHERE expires <= ?", (time.time(),)).rowcount
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM job_pages WHERE id IN (SELECT id FROM jobs WHERE expires <= ?)",
+                (now,),
+            )
+            return self._db.execute("DELETE FROM jobs WHERE expires <= ?", (now,)).rowcount
 
     def close(self) -> None:
         with self._lock:

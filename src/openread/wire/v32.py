@@ -39,12 +39,14 @@ __all__ = [
     "Unit",
     "V3ErrorJson",
     "analyze_result_json",
+    "loads_page",
     "loads_result",
     "operation_body",
     "page_angle",
     "page_error_json",
     "page_json",
     "serialise",
+    "serialise_page",
     "timestamp",
     "v3_error_json",
 ]
@@ -247,6 +249,17 @@ def v3_error_json(error: OpenReadError, request_id: str) -> V3ErrorJson:
         "message": error.message,
         "requestId": request_id,
     }
+
+
+def serialise_page(page: PageJson) -> bytes:
+    """One page's result as a job keeps it while the job runs (``loads_page`` reads it back
+    exactly: JSON floats round-trip)."""
+    return dumps(page)
+
+
+def loads_page(raw: bytes) -> PageJson:
+    value: PageJson = json.loads(raw)
+    return value
 
 
 def loads_result(raw: bytes) -> AnalyzeResultJson:
