@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import socket
@@ -269,3 +270,42 @@ def test_byte_budget() -> None:
         budget.reserve(1)
     budget.release(500)
     assert budget.used == 0
+
+
+def test_a_chunked_body_reserves_as_its_bytes_arrive(small_queue_server: ServerProcess) -> None:
+    # three declared 20 MB uploads hold 60 MB of the 63 MB budget (their heads alone reserve
+    # it); a chunked body without Content-Length is then refused once it passes the rest
+    head = (
+        "POST /computervision/imageanalysis:analyze?api-version=2024-02-01&features=read "
+        "HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+    )
+    declared = (head + f"Content-Length: {UPLOAD_BYTES}\r\n\r\n").encode()
+    holders = [socket.create_connection(_address(small_queue_server), timeout=10) for _ in "abc"]
+    chunked = socket.create_connection(_address(small_queue_server), timeout=10)
+    try:
+        for sock in holders:
+            sock.sendall(declared)
+        time.sleep(1)  # the heads are read and their bytes reserved
+        chunked.sendall((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
+        piece = b"\0" * 65536
+        answer = b""
+        chunked.settimeout(0.2)
+        for _ in range(200):  # at most 12.5 MiB
+            try:
+                chunked.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+                answer += chunked.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if answer:
+                break
+        chunked.settimeout(5)
+        with contextlib.suppress(OSError):
+            while more := chunked.recv(65536):
+                answer += more
+    finally:
+        for sock in [*holders, chunked]:
+            sock.close()
+    assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+    assert b"\r\nretry-after: 1\r\n" in answer.lower()

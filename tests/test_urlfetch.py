@@ -7,10 +7,12 @@ to the loopback image host.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import ssl
 import threading
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -21,9 +23,11 @@ import trustme
 from openread import ImageLimits, Settings
 from openread.errors import ImageBytesSizeError, ImageUrlError
 from openread.http.urlfetch import PinnedTransport, fetch_image, refusal_reason
-from serving import ImageHost, image_host
+from serving import ImageHost, image_host, start_server
 
 __all__ = ["image_host"]
+
+PYTHONPATH = os.environ.get("PYTHONPATH", "")
 
 NOT_ACCESSIBLE = "The provided image url is not accessible."
 BAD_URL = "Image URL is badly formatted or not accessible"
@@ -312,3 +316,43 @@ def test_pinned_transport_uses_the_host_name_for_sni_and_the_certificate() -> No
     assert response.content == b"image"
     assert server.sni == "pinned.test"
     assert transport.backend.connected == [("127.0.0.1", server.port)]
+
+
+_REBINDING_SITECUSTOMIZE = """
+import socket
+
+_real = socket.getaddrinfo
+_lookups = []
+
+
+def _rebinding(host, port, *args, **kwargs):
+    if host == "rebind.test":  # public at the first lookup, loopback at every later one
+        _lookups.append(host)
+        host = "93.184.216.34" if len(_lookups) == 1 else "127.0.0.1"
+    return _real(host, port, *args, **kwargs)
+
+
+socket.getaddrinfo = _rebinding
+"""
+
+
+def test_a_real_server_does_not_fetch_a_name_rebound_to_loopback(
+    image_host: ImageHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the server process gets a rebinding resolver from a test-only sitecustomize (the product
+    # has no resolver hook); before, it fetched the image from 127.0.0.1 and answered 200
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_REBINDING_SITECUSTOMIZE)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hook), PYTHONPATH])))
+    server = start_server(["--url-fetch", "--url-timeout", "2"], tmp_path / "serve.log")
+    try:
+        response = httpx.post(
+            server.url(),
+            json={"url": f"http://rebind.test:{image_host.port}/image"},
+            timeout=30,
+        )
+    finally:
+        server.stop()
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"].startswith(NOT_ACCESSIBLE)
