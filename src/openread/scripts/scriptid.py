@@ -43,9 +43,14 @@ from .tesseract import LATIN_MODEL, TesseractModels, TesseractReading
 
 __all__ = ["Candidate", "ScriptOptions", "identify", "label"]
 
-_PPOCR_SCRIPTS = tuple(by_code(code) for code in ("Latn", "Hani", "Jpan", "Grek"))
+_PPOCR_SCRIPTS = tuple(by_code(code) for code in ("Latn", "Hani", "Jpan", "Grek", "Cyrl"))
 _LATIN = by_code("Latn")
 _LOOKALIKE = frozenset({"Cyrl", "Grek"})
+_ROW_SCRIPTS = (by_code("Cyrl"),)
+"""Scripts PP-OCR reads, but in pieces (it splits a printed Russian line at word gaps and
+reads some pieces as Latin look-alikes: ``BOIOC—CTOIO`` for ``вопрос—стою``): on a page where
+it read a line in one, the script counts as found, so its rows are read whole by the
+Tesseract model (with the language pack) and Latin look-alike lines are tried with it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +174,10 @@ def identify(
     for script in hint:
         if script in foreign:
             search.page.append(script)
+    for script in _ROW_SCRIPTS:
+        known = script in search.page or not _read_in(candidates, script, options)
+        if script in foreign and not known:
+            search.page.append(script)
     lines = [c.line for c in candidates]
     suspects = [i for i, c in enumerate(candidates) if _suspect(c, options)]
     suspects.sort(
@@ -241,7 +250,9 @@ def _read_rows(
             code = label(line).script
             if anchor(i, line) or i in unread or (code == "" and line.visible <= 3):
                 return True
-            return found and script.code in _LOOKALIKE and code == "Latn" and _lookalike(line)  # noqa: B023
+            if not (found and code == "Latn"):  # noqa: B023
+                return False
+            return script in _ROW_SCRIPTS or (script.code in _LOOKALIKE and _lookalike(line))  # noqa: B023
 
         for run in rows.segments(quads, [joinable(i) for i in range(len(quads))]):
             if not any(anchor(i, line) for i in run if (line := merged[i]) is not None):
@@ -252,6 +263,9 @@ def _read_rows(
             reading = search.read(script, row)
             if reading is None or not (found or _accepted(reading, search.options)):
                 continue
+            latin = [i for i in run if (line := merged[i]) is not None and _latin_piece(line)]
+            if latin and search.latin_reads_better(row, reading):
+                continue  # a row of Latin words PP-OCR read as such, not look-alikes
             merged[run[0]] = reading.line
             for i in run[1:]:
                 merged[i] = None
@@ -267,6 +281,11 @@ def _read_rows(
                     merged[i] = reading.line
                     taken.add(i)
     return merged
+
+
+def _latin_piece(line: RecognizedLine) -> bool:
+    """A Latin reading longer than a look-alike (``_lookalike``)."""
+    return label(line).script == "Latn" and not _lookalike(line)
 
 
 def _lookalike(line: RecognizedLine) -> bool:
@@ -495,7 +514,20 @@ def _word_shaped(token: str) -> bool:
 
 
 def _density(line: RecognizedLine) -> float:
-    return line.visible / max(line.aspect, 0.5)
+    """Letters and digits per line height of length (punctuation alone is no reading: PP-OCR
+    reads a short Cyrillic line it cannot make out as ``. .``)."""
+    return sum(c.isalnum() for c in line.text) / max(line.aspect, 0.5)
+
+
+def _read_in(candidates: Sequence[Candidate], script: Script, options: ScriptOptions) -> bool:
+    """Whether PP-OCR read a line of the page in ``script``: ``min_letters`` letters or more,
+    most of them (``own_script``) in that script."""
+    for candidate in candidates:
+        text = candidate.line.text
+        letters = sum(script.contains(c) for c in text)
+        if letters >= options.min_letters and script.share(text) >= options.own_script:
+            return True
+    return False
 
 
 def _area(candidate: Candidate) -> int:
