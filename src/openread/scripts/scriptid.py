@@ -20,6 +20,11 @@ out of a script it does not know), a doubtful line it still read as Latin words 
 reads poorly (handwriting, blur), and is not probed; lines it read (almost) nothing on, read in
 Han or kana, or read as a jumble holding no dictionary word still are.
 
+Once a script is found on a page, runs of pieces on one text row (the detector cuts printed
+lines at word gaps) are read again as one line in it. For Cyrillic (``_ROW_SCRIPTS``) a run
+also takes Latin pieces of any length (PP-OCR reads Russian words as Latin look-alikes:
+``HO3MOHO``), unless the Latin model is surer of the row.
+
 Polytonic Greek is read poorly by PP-OCR (it drops breathings and accents); lines it reads as
 Greek are also read with the Tesseract Greek model and the more confident reading is kept.
 """
@@ -43,14 +48,15 @@ from .tesseract import LATIN_MODEL, TesseractModels, TesseractReading
 
 __all__ = ["Candidate", "ScriptOptions", "identify", "label"]
 
-_PPOCR_SCRIPTS = tuple(by_code(code) for code in ("Latn", "Hani", "Jpan", "Grek", "Cyrl"))
+_PPOCR_SCRIPTS = tuple(by_code(code) for code in ("Latn", "Hani", "Jpan", "Grek"))
 _LATIN = by_code("Latn")
 _LOOKALIKE = frozenset({"Cyrl", "Grek"})
 _ROW_SCRIPTS = (by_code("Cyrl"),)
-"""Scripts PP-OCR reads, but in pieces (it splits a printed Russian line at word gaps and
-reads some pieces as Latin look-alikes: ``BOIOC—CTOIO`` for ``вопрос—стою``): on a page where
-it read a line in one, the script counts as found, so its rows are read whole by the
-Tesseract model (with the language pack) and Latin look-alike lines are tried with it."""
+"""Scripts whose rows, once the script is found on the page, are read whole, Latin pieces
+and all: the detector cuts a printed Russian line into pieces at word gaps, and PP-OCR reads
+some as Latin look-alikes of any length (``HO3MOHO`` for ``невозможно``, ``BOIOC—CTOIO`` for
+``вопрос—стою``). The row's reading stands unless the Latin model is surer of the row. Not
+Greek: Greek commentaries mix real Latin-script words into their rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +179,6 @@ def identify(
     search = _Search(models, foreign, options, dictionary if latin_page else None)
     for script in hint:
         if script in foreign:
-            search.page.append(script)
-    for script in _ROW_SCRIPTS:
-        known = script in search.page or not _read_in(candidates, script, options)
-        if script in foreign and not known:
             search.page.append(script)
     lines = [c.line for c in candidates]
     suspects = [i for i, c in enumerate(candidates) if _suspect(c, options)]
@@ -517,17 +519,6 @@ def _density(line: RecognizedLine) -> float:
     """Letters and digits per line height of length (punctuation alone is no reading: PP-OCR
     reads a short Cyrillic line it cannot make out as ``. .``)."""
     return sum(c.isalnum() for c in line.text) / max(line.aspect, 0.5)
-
-
-def _read_in(candidates: Sequence[Candidate], script: Script, options: ScriptOptions) -> bool:
-    """Whether PP-OCR read a line of the page in ``script``: ``min_letters`` letters or more,
-    most of them (``own_script``) in that script."""
-    for candidate in candidates:
-        text = candidate.line.text
-        letters = sum(script.contains(c) for c in text)
-        if letters >= options.min_letters and script.share(text) >= options.own_script:
-            return True
-    return False
 
 
 def _area(candidate: Candidate) -> int:
