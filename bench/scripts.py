@@ -12,7 +12,10 @@ The figures, per subset (letters summed over its images):
   kana count as one family: Japanese mixes them);
 * ``foreign FP``: the share of predicted letters labelled with a script the page does not
   contain at all (a Latin sign read as Cyrillic, say);
-* ``top confusions``: predicted label <- GT script, in letters.
+* ``top confusions``: predicted label <- GT script, in letters;
+* ``main right``: the share of images whose main script (most letters) openread labelled as the
+  GT's main script (on the one-line subsets ``lines_*``: how often the line's script was chosen
+  right).
 
 The labels are judged by letter counts, not by text accuracy: a line labelled Arabic whose
 reading is poor still counts as identified. Only openread labels lines, so no anchor runs.
@@ -67,6 +70,13 @@ class ScriptTally:
         return max(sum(self.gt.values()), sum(self.predicted.values()))
 
     @property
+    def main_right(self) -> bool:
+        """Whether the script holding most predicted letters is the GT's main script."""
+        if not self.gt or not self.predicted:
+            return False
+        return self.predicted.most_common(1)[0][0] == self.gt.most_common(1)[0][0]
+
+    @property
     def stray(self) -> int:
         return sum(n for s, n in self.predicted.items() if s not in self.gt)
 
@@ -106,13 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads, limits=openread.ImageLimits(relaxed=True), scripts=True
     )
     engine = openread.Engine.load(settings)
-    print("| subset | images | GT letters | scripts in GT | agree | foreign FP | top confusions |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| subset | images | GT letters | scripts in GT | agree | foreign FP | top confusions "
+        "| main right |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for subset in subsets:
         pages: list[GtPage] = load_subset(data, subset, args.limit)
         gt_total: collections.Counter[str] = collections.Counter()
         confusions: collections.Counter[tuple[str, str]] = collections.Counter()
-        right = letters = predicted = stray = 0
+        right = letters = predicted = stray = main_right = 0
         for page in pages:
             result = engine.read(page.image)
             # lines in don't-care regions (ICDAR ###) are left out, as bag-of-words does
@@ -129,13 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             letters += page_tally.letters
             predicted += sum(page_tally.predicted.values())
             stray += page_tally.stray
+            main_right += page_tally.main_right
         top = ", ".join(f"{p}<-{g} {n}" for (p, g), n in confusions.most_common(3)) or "–"
         scripts = " ".join(f"{s}:{n}" for s, n in gt_total.most_common(4))
         agree = right / letters if letters else 0.0
         foreign = stray / predicted if predicted else 0.0
         print(
             f"| {subset} | {len(pages)} | {sum(gt_total.values())} | {scripts} | "
-            f"{agree:.3f} | {foreign:.3f} | {top} |",
+            f"{agree:.3f} | {foreign:.3f} | {top} | {main_right}/{len(pages)} |",
             flush=True,
         )
     return 0

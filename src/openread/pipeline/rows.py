@@ -137,10 +137,16 @@ def _across(a: _Piece, point: tuple[float, float]) -> float:
 
 
 def _same_row(a: _Piece, b: _Piece, options: RowOptions) -> bool:
-    if abs(a.angle - b.angle) > options.max_angle_difference:
-        return False
+    short = min(a.end - a.start - 2 * a.height, b.end - b.start - 2 * b.height) <= 0
+    if abs(a.angle - b.angle) > options.max_angle_difference and not short:
+        return False  # (the slant of a piece at most twice as long as high is mostly noise)
     low, high = sorted((a.height, b.height))
-    offset = abs(_across(a, b.centre) - _across(a, a.centre))
+    # across the pieces' mean direction: along one piece's own slant, a small error in it
+    # (2-3 degrees on a short piece) puts a far piece of the same row a line height off
+    dx, dy = a.direction[0] + b.direction[0], a.direction[1] + b.direction[1]
+    norm = math.hypot(dx, dy)
+    ux, uy = dx / norm, dy / norm
+    offset = abs(-uy * (b.centre[0] - a.centre[0]) + ux * (b.centre[1] - a.centre[1]))
     if high <= options.height_ratio * low:
         return offset <= options.overlap * low
     small = a if a.height <= b.height else b

@@ -20,6 +20,11 @@ out of a script it does not know), a doubtful line it still read as Latin words 
 reads poorly (handwriting, blur), and is not probed; lines it read (almost) nothing on, read in
 Han or kana, or read as a jumble holding no dictionary word still are.
 
+Once a script is found on a page, runs of pieces on one text row (the detector cuts printed
+lines at word gaps) are read again as one line in it. For Cyrillic (``_ROW_SCRIPTS``) a run
+also takes Latin pieces of any length (PP-OCR reads Russian words as Latin look-alikes:
+``HO3MOHO``), unless the Latin model is surer of the row.
+
 Polytonic Greek is read poorly by PP-OCR (it drops breathings and accents); lines it reads as
 Greek are also read with the Tesseract Greek model and the more confident reading is kept.
 """
@@ -46,6 +51,12 @@ __all__ = ["Candidate", "ScriptOptions", "identify", "label"]
 _PPOCR_SCRIPTS = tuple(by_code(code) for code in ("Latn", "Hani", "Jpan", "Grek"))
 _LATIN = by_code("Latn")
 _LOOKALIKE = frozenset({"Cyrl", "Grek"})
+_ROW_SCRIPTS = (by_code("Cyrl"),)
+"""Scripts whose rows, once the script is found on the page, are read whole, Latin pieces
+and all: the detector cuts a printed Russian line into pieces at word gaps, and PP-OCR reads
+some as Latin look-alikes of any length (``HO3MOHO`` for ``невозможно``, ``BOIOC—CTOIO`` for
+``вопрос—стою``). The row's reading stands unless the Latin model is surer of the row. Not
+Greek: Greek commentaries mix real Latin-script words into their rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +252,9 @@ def _read_rows(
             code = label(line).script
             if anchor(i, line) or i in unread or (code == "" and line.visible <= 3):
                 return True
-            return found and script.code in _LOOKALIKE and code == "Latn" and _lookalike(line)  # noqa: B023
+            if not (found and code == "Latn"):  # noqa: B023
+                return False
+            return script in _ROW_SCRIPTS or (script.code in _LOOKALIKE and _lookalike(line))  # noqa: B023
 
         for run in rows.segments(quads, [joinable(i) for i in range(len(quads))]):
             if not any(anchor(i, line) for i in run if (line := merged[i]) is not None):
@@ -252,6 +265,9 @@ def _read_rows(
             reading = search.read(script, row)
             if reading is None or not (found or _accepted(reading, search.options)):
                 continue
+            latin = [i for i in run if (line := merged[i]) is not None and _latin_piece(line)]
+            if latin and search.latin_reads_better(row, reading):
+                continue  # a row of Latin words PP-OCR read as such, not look-alikes
             merged[run[0]] = reading.line
             for i in run[1:]:
                 merged[i] = None
@@ -267,6 +283,11 @@ def _read_rows(
                     merged[i] = reading.line
                     taken.add(i)
     return merged
+
+
+def _latin_piece(line: RecognizedLine) -> bool:
+    """A Latin reading longer than a look-alike (``_lookalike``)."""
+    return label(line).script == "Latn" and not _lookalike(line)
 
 
 def _lookalike(line: RecognizedLine) -> bool:
@@ -495,7 +516,9 @@ def _word_shaped(token: str) -> bool:
 
 
 def _density(line: RecognizedLine) -> float:
-    return line.visible / max(line.aspect, 0.5)
+    """Letters and digits per line height of length (punctuation alone is no reading: PP-OCR
+    reads a short Cyrillic line it cannot make out as ``. .``)."""
+    return sum(c.isalnum() for c in line.text) / max(line.aspect, 0.5)
 
 
 def _area(candidate: Candidate) -> int:
