@@ -80,6 +80,7 @@ def _iter_rows(
     processes: int | None,
     ray: str | None,
     batch_size: int,
+    spawn: bool = False,
 ) -> Iterator[Row]:
     if not tasks:
         return
@@ -90,7 +91,7 @@ def _iter_rows(
     if ray is None:
         from .local import run
 
-        rows = run(tasks, base.replace(threads=threads), count)
+        rows = run(tasks, base.replace(threads=threads), count, spawn=spawn)
     else:
         from . import ray as on_ray
 
@@ -114,10 +115,13 @@ def bulk(
     ray: str | None = None,
     on_row: Callable[[Row], None] | None = None,
     output_format: str = "parquet",
+    spawn: bool = False,
 ) -> Summary:
     """Read every image and document page of ``inputs`` (files, directories, globs,
     manifests, object-store URIs) into ``out``; the summary of this run. ``processes``
-    defaults to ``parallel.bulk_plan``'s; ``output_format`` is one of ``output.FORMATS``.
+    defaults to ``parallel.bulk_plan``'s; ``output_format`` is one of ``output.FORMATS``;
+    ``spawn`` spawns every local worker (each loads its models) instead of forking them from
+    one loaded engine (``bulk.local``).
     ``read`` and ``failed`` count rows (pages), the progress bar sources."""
     import time
 
@@ -127,11 +131,7 @@ def bulk(
     out = Path(out)
     sources = expand(inputs)
     tasks = _todo(sources, out)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(tasks), unit="src", file=sys.stderr, dynamic_ncols=True)
+    bar = None  # made at the first row: its monitor thread must not exist when workers fork
     read = failed = 0
     errors: Counter[str] = Counter()
     seen: set[str] = set()
@@ -145,6 +145,10 @@ def bulk(
             errors[row.error_code] += 1
         if on_row is not None:
             on_row(row)
+        if progress and bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(tasks), unit="src", file=sys.stderr, dynamic_ncols=True)
         if bar is not None and row.source not in seen:
             bar.update(1)
         seen.add(row.source)

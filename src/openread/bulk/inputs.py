@@ -28,8 +28,10 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MANIFEST_SUFFIXES",
     "expand",
+    "forget_stores",
     "is_uri",
     "read_bytes",
+    "stores_open",
 ]
 
 IMAGE_SUFFIXES = frozenset(
@@ -54,6 +56,16 @@ def _store(root: str) -> object:
 
     store, _ = pyarrow.fs.FileSystem.from_uri(root)
     return store
+
+
+def stores_open() -> bool:
+    """Whether this process has opened an object store's file system."""
+    return _store.cache_info().currsize > 0
+
+
+def forget_stores() -> None:
+    """Drop this process's file systems (a forked worker opens its own)."""
+    _store.cache_clear()
 
 
 def _split(uri: str) -> tuple[object, str, str]:

@@ -1,7 +1,13 @@
 """Reading many inputs on one machine: worker processes, each with one engine loaded once.
 
 The number of processes and the onnxruntime threads of each come from ``parallel.bulk_plan``
-(the one owner of parallelism). A worker takes one task (a source, and the pages of it already
+(the one owner of parallelism). Where the platform forks (Linux) and the parent has no thread
+but its own, the parent loads one engine with every Tesseract script model and forks the
+workers from it: they start at once and share its model memory copy-on-write, instead of each
+importing openread and loading ~650 MiB of models again (about 4 s of CPU per worker, paid
+twice on 2 cores: what made 2 workers barely beat one process reading in a loop). Otherwise
+(another platform, or a thread in the parent such as an object store's client) each worker is
+spawned and loads its own. A worker takes one task (a source, and the pages of it already
 in the output) at a time and sends back each page's row as soon as it is read, so the parent
 journals a long document page by page (a kill mid-document loses no finished page). Every worker
 has its next task waiting (``PREFETCH`` tasks in flight per worker), so it never idles between
@@ -12,7 +18,6 @@ crash in native code) gives an error row for the source it was reading and is re
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.process
 import queue
 import time
 from collections.abc import Iterator, Sequence
@@ -27,7 +32,7 @@ from .inputs import read_bytes
 from .output import Row
 
 if TYPE_CHECKING:
-    from multiprocessing.context import SpawnProcess
+    from multiprocessing.process import BaseProcess
     from multiprocessing.queues import Queue
 
 __all__ = ["PREFETCH", "Task", "read_source", "run"]
@@ -131,12 +136,22 @@ Message = tuple[str, int, object]
 ``("row", pid, Row)`` for each page and ``("done", pid, source)``."""
 
 
-def _serve(settings: Settings, tasks: Queue[Task | None], results: Queue[Message]) -> None:
-    """A worker process: one engine, then tasks until ``None``."""
+def _serve(
+    settings: Settings,
+    tasks: Queue[Task | None],
+    results: Queue[Message],
+    engine: Engine | None = None,
+) -> None:
+    """A worker process: its engine (``engine``, inherited by a fork, or loaded now), then
+    tasks until ``None``."""
     import os
 
+    from .inputs import forget_stores
+
+    forget_stores()  # an object store's client is never shared across a fork
     pid = os.getpid()
-    engine = Engine.load(settings)
+    if engine is None:
+        engine = Engine.load(settings)
     results.put(("ready", pid, None))
     while (task := tasks.get()) is not None:
         source, skip = task
@@ -146,31 +161,64 @@ def _serve(settings: Settings, tasks: Queue[Task | None], results: Queue[Message
         results.put(("done", pid, source))
 
 
-def run(tasks: Sequence[Task], settings: Settings, processes: int) -> Iterator[Row]:
-    """The rows of every task, each as soon as it is read (sources in completion order)."""
+def run(
+    tasks: Sequence[Task], settings: Settings, processes: int, *, spawn: bool = False
+) -> Iterator[Row]:
+    """The rows of every task, each as soon as it is read (sources in completion order).
+    ``spawn``: spawn every worker (each loads its own engine) even where forking is safe."""
     if processes <= 1:
         engine = Engine.load(settings)
         for source, skip in tasks:
             yield from read_source(engine, source, skip)
         return
-    yield from _Pool(settings, processes).run(tasks)
+    yield from _Pool(settings, processes, fork=not spawn).run(tasks)
+
+
+def _can_fork() -> bool:
+    """Whether forking is safe here: a platform that forks, no Python thread but this one (a
+    fork copies no thread, so a lock another thread held would stay held in the child) and no
+    object store's client (its native threads and connections are not fork-safe). The idle
+    pools numpy, OpenCV and onnxruntime start when imported are left: they hold no lock while
+    idle, and a worker reads with one thread."""
+    import threading
+
+    from .inputs import stores_open
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return threading.active_count() == 1 and not stores_open()
+
+
+def _preload(settings: Settings) -> Engine:
+    """The engine workers are forked from: loaded with every Tesseract model it may use."""
+    engine = Engine.load(settings)
+    if engine.models.tesseract is not None:
+        engine.models.tesseract.load_all()
+    return engine
 
 
 class _Pool:
-    def __init__(self, settings: Settings, processes: int) -> None:
-        self._context = multiprocessing.get_context("spawn")
+    def __init__(self, settings: Settings, processes: int, *, fork: bool) -> None:
+        self._engine: Engine | None = None
+        if fork and _can_fork():
+            self._engine = _preload(settings)
+        # Loading may start threads of its own; check again before the first fork.
+        method = "fork" if self._engine is not None and _can_fork() else "spawn"
+        if method == "spawn":
+            self._engine = None
+        self._context = multiprocessing.get_context(method)
         self._settings = settings
         self._tasks: Queue[Task | None] = self._context.Queue()
         self._results: Queue[Message] = self._context.Queue()
-        self._workers: dict[int, SpawnProcess] = {}
+        self._workers: dict[int, BaseProcess] = {}
         self._reading: dict[int, str] = {}
         self._ready: set[int] = set()
         for _ in range(processes):
             self._spawn()
 
     def _spawn(self) -> None:
-        args = (self._settings, self._tasks, self._results)
-        process = self._context.Process(target=_serve, args=args, daemon=True)
+        args = (self._settings, self._tasks, self._results, self._engine)
+        process = self._context.Process(target=_serve, args=args, daemon=True)  # type: ignore[attr-defined]
         process.start()
         assert process.pid is not None
         self._workers[process.pid] = process
