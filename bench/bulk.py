@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import resource
 import shlex
 import shutil
 import socket
@@ -93,6 +94,8 @@ class Run:
     worker_rss: float
     """MiB: the largest peak resident set of one worker process."""
     workers: int
+    cpu: float
+    """CPU seconds (user + system) of the command and every process it waited for."""
 
 
 class _Sampler:
@@ -147,17 +150,20 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def _measure(
     command: list[str], env: dict[str, str], workers: Callable[[_Sampler], list[int]], ray: bool
 ) -> Run:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     sampler = _Sampler(proc.pid, ray)
     code = proc.wait()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     sampler.stop()
     if code != 0:
         raise SystemExit(f"failed ({code}): {shlex.join(command)}")
     pids = workers(sampler)
     rss = max((sampler.peaks[p] for p in pids), default=0.0)
-    return Run(seconds, rss, len(pids))
+    return Run(seconds, rss, len(pids), cpu)
 
 
 def _bulk_workers(sampler: _Sampler) -> list[int]:
@@ -279,15 +285,16 @@ def main() -> None:
             f"median of {args.repeats} interleaved runs"
         )
         header = f"{'side':<32} {'images/s':>8} {'pages/s':>8} {'seconds':>8} {'runs (s)':<18}"
-        print(f"{header} {'workers':>7} {'peak RSS/worker':>15}")
+        print(f"{header} {'CPU s':>6} {'workers':>7} {'peak RSS/worker':>15}")
         for name, measured in runs.items():
             seconds = statistics.median(r.seconds for r in measured)
             each = " ".join(f"{r.seconds:.1f}" for r in measured)
             rss = max(r.worker_rss for r in measured)
             workers = max(r.workers for r in measured)
+            cpu = statistics.median(r.cpu for r in measured)
             print(
                 f"{name:<32} {len(paths) / seconds:>8.2f} {pages / seconds:>8.2f} "
-                f"{seconds:>8.1f} {each:<18} {workers:>7} {rss:>11.0f} MiB"
+                f"{seconds:>8.1f} {each:<18} {cpu:>6.1f} {workers:>7} {rss:>11.0f} MiB"
             )
     finally:
         if cluster is not None:
