@@ -25,8 +25,13 @@ machine slows every side alike. ``images/s`` counts inputs (the TIFF and the PDF
   threads, on the same pages (documents split into pages with ``openread.documents``).
 
 Peak RSS per worker: the largest resident set (psutil, sampled every 0.1 s) any one worker
-process reached: bulk's worker processes (its parent holds no model), Ray's actor processes,
-the loop's single process.
+process reached: bulk's worker processes (not its parent), Ray's actor processes, the loop's
+single process; and the largest proportional set size (PSS: pages shared with other processes
+counted by share), which is lower for bulk's forked workers, whose models are shared
+copy-on-write with the parent and each other. ``CPU s``: user + system seconds of the command
+and the processes it waited for (not Ray's actors, which belong to the cluster). On a machine
+where other work keeps the cores busy (Linux's autogroup scheduler gives each session one
+share, however many processes it runs), wall times follow CPU seconds more than parallelism.
 """
 
 from __future__ import annotations
@@ -93,6 +98,9 @@ class Run:
     seconds: float
     worker_rss: float
     """MiB: the largest peak resident set of one worker process."""
+    worker_pss: float
+    """MiB: the largest peak proportional set size of one worker (shared pages divided among
+    the processes sharing them: what the forked workers' shared models really cost each)."""
     workers: int
     cpu: float
     """CPU seconds (user + system) of the command and every process it waited for."""
@@ -105,6 +113,7 @@ class _Sampler:
         self.root = root
         self._ray = ray
         self.peaks: dict[int, float] = {}
+        self.pss: dict[int, float] = {}
         self.names: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -127,11 +136,13 @@ class _Sampler:
         while not self._stop.is_set():
             for process in self._processes():
                 try:
-                    rss = process.memory_info().rss / 2**20
+                    memory = process.memory_full_info()
+                    rss, pss = memory.rss / 2**20, getattr(memory, "pss", 0) / 2**20
                     name = " ".join(process.cmdline()[:3])
                 except psutil.Error:
                     continue
                 self.peaks[process.pid] = max(self.peaks.get(process.pid, 0.0), rss)
+                self.pss[process.pid] = max(self.pss.get(process.pid, 0.0), pss)
                 self.names[process.pid] = name
             self._stop.wait(0.1)
 
@@ -163,7 +174,8 @@ def _measure(
         raise SystemExit(f"failed ({code}): {shlex.join(command)}")
     pids = workers(sampler)
     rss = max((sampler.peaks[p] for p in pids), default=0.0)
-    return Run(seconds, rss, len(pids), cpu)
+    pss = max((sampler.pss[p] for p in pids), default=0.0)
+    return Run(seconds, rss, pss, len(pids), cpu)
 
 
 def _bulk_workers(sampler: _Sampler) -> list[int]:
@@ -285,16 +297,18 @@ def main() -> None:
             f"median of {args.repeats} interleaved runs"
         )
         header = f"{'side':<32} {'images/s':>8} {'pages/s':>8} {'seconds':>8} {'runs (s)':<18}"
-        print(f"{header} {'CPU s':>6} {'workers':>7} {'peak RSS/worker':>15}")
+        print(f"{header} {'CPU s':>6} {'workers':>7} {'peak RSS/worker':>15} {'PSS':>8}")
         for name, measured in runs.items():
             seconds = statistics.median(r.seconds for r in measured)
             each = " ".join(f"{r.seconds:.1f}" for r in measured)
             rss = max(r.worker_rss for r in measured)
+            pss = max(r.worker_pss for r in measured)
             workers = max(r.workers for r in measured)
             cpu = statistics.median(r.cpu for r in measured)
             print(
                 f"{name:<32} {len(paths) / seconds:>8.2f} {pages / seconds:>8.2f} "
-                f"{seconds:>8.1f} {each:<18} {cpu:>6.1f} {workers:>7} {rss:>11.0f} MiB"
+                f"{seconds:>8.1f} {each:<18} {cpu:>6.1f} {workers:>7} "
+                f"{rss:>11.0f} MiB {pss:>4.0f} MiB"
             )
     finally:
         if cluster is not None:
