@@ -221,3 +221,25 @@ def test_inputs_from_s3(eval_data: Path, tmp_path: Path, s3_endpoint: str) -> No
     again = _bulk(args, tmp_path / "log2", env)
     assert again.wait(timeout=120) == 0
     assert "4 already done, 0 read, 0 failed" in (tmp_path / "log2").read_text()
+
+
+def test_done_knows_complete_and_partial_sources() -> None:
+    from openread.bulk.output import Row, done
+
+    def row(source: str, page: int | None, pages: int | None) -> Row:
+        return Row(source, page, pages, None, None, None, None, None, 0.1, None, None)
+
+    rows = [
+        row("a.jpg", 1, 1),
+        row("doc.pdf", 1, 3),
+        row("doc.pdf", 3, 3),
+        row("bad.png", None, None),  # could not be opened: complete
+        row("all.tif", 2, 2),
+        row("all.tif", 1, 2),
+    ]
+    assert done(iter(rows)) == {
+        "a.jpg": None,
+        "doc.pdf": frozenset({1, 3}),
+        "bad.png": None,
+        "all.tif": None,
+    }
