@@ -15,7 +15,7 @@ machine slows every side alike. ``images/s`` counts inputs (the TIFF and the PDF
 
 * ``openread bulk (local)``: ``openread bulk INPUTS --out DIR`` with default settings
   (``parallel.bulk_plan``: one worker process per CPU, one onnxruntime thread each);
-  ``--variant NAME="--processes 2 --threads 4"`` adds rows with other bulk arguments.
+  ``--variant NAME="--fork"`` adds rows with other bulk arguments.
 * ``openread bulk (ray)``: the same on a Ray cluster started here (``ray start --head
   --num-cpus 2`` on loopback, not counted) with 2 actors.
 * ``openread loop``: one process, one ``Engine`` with its default threads, every page read in

@@ -56,8 +56,8 @@ def test_bulk_reads_every_input_and_reports_errors(eval_data: Path, tmp_path: Pa
     good, broken = _inputs(eval_data, tmp_path / "in", 3)
     missing = tmp_path / "missing.jpg"
     out = tmp_path / "out"
-    proc = _bulk([str(tmp_path / "in"), str(missing), "--out", str(out), "--processes", "2"],
-                 tmp_path / "log")  # fmt: skip
+    args = [str(tmp_path / "in"), str(missing), "--out", str(out), "--processes", "2", "--fork"]
+    proc = _bulk(args, tmp_path / "log")  # forked workers here, spawned ones in the others
     assert proc.wait(timeout=240) == 0, (tmp_path / "log").read_text()
     table = pq.read_table(out / "rows.parquet").to_pylist()
     by_source = {row["source"]: row for row in table}

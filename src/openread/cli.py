@@ -5,7 +5,7 @@
     openread read IMAGE... [--json] [--language CODE] [--scripts] [--styles] [--overlay OUT.png]
     openread languages [--json]
     openread bulk INPUT... --out DIR [--format parquet|jsonl] [--processes N] [--threads N]
-                  [--ray ADDRESS] [--spawn] [--no-progress]
+                  [--ray ADDRESS] [--fork] [--no-progress]
     openread --version
 
 ``serve`` starts the HTTP server; its flags override the ``OPENREAD_*`` environment
@@ -87,9 +87,9 @@ def _add_bulk(bulk: argparse.ArgumentParser) -> None:
     bulk.add_argument("--threads", type=int, help="thread budget (OPENREAD_THREADS)")
     bulk.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (or 'auto')")
     bulk.add_argument(
-        "--spawn",
+        "--fork",
         action="store_true",
-        help="spawn each worker with its own models instead of forking them from loaded ones",
+        help="fork the workers from one loaded engine instead of spawning each (Linux)",
     )
     bulk.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar"
@@ -111,7 +111,7 @@ def _bulk(args: argparse.Namespace, err: TextIO) -> int:
             progress=args.progress,
             ray=args.ray,
             output_format=args.format,
-            spawn=args.spawn,
+            fork=args.fork,
         )
     except (SettingsError, ValueError) as exc:
         err.write(f"openread: {exc}\n")

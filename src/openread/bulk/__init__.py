@@ -80,7 +80,7 @@ def _iter_rows(
     processes: int | None,
     ray: str | None,
     batch_size: int,
-    spawn: bool = False,
+    fork: bool = False,
 ) -> Iterator[Row]:
     if not tasks:
         return
@@ -91,7 +91,7 @@ def _iter_rows(
     if ray is None:
         from .local import run
 
-        rows = run(tasks, base.replace(threads=threads), count, spawn=spawn)
+        rows = run(tasks, base.replace(threads=threads), count, fork=fork)
     else:
         from . import ray as on_ray
 
@@ -115,13 +115,13 @@ def bulk(
     ray: str | None = None,
     on_row: Callable[[Row], None] | None = None,
     output_format: str = "parquet",
-    spawn: bool = False,
+    fork: bool = False,
 ) -> Summary:
     """Read every image and document page of ``inputs`` (files, directories, globs,
     manifests, object-store URIs) into ``out``; the summary of this run. ``processes``
     defaults to ``parallel.bulk_plan``'s; ``output_format`` is one of ``output.FORMATS``;
-    ``spawn`` spawns every local worker (each loads its models) instead of forking them from
-    one loaded engine (``bulk.local``).
+    ``fork`` forks the local workers from one loaded engine instead of spawning each
+    (``bulk.local``).
     ``read`` and ``failed`` count rows (pages), the progress bar sources."""
     import time
 

@@ -1,18 +1,18 @@
 """Reading many inputs on one machine: worker processes, each with one engine loaded once.
 
 The number of processes and the onnxruntime threads of each come from ``parallel.bulk_plan``
-(the one owner of parallelism). Where the platform forks (Linux) and the parent has no thread
-but its own, the parent loads one engine with every Tesseract script model and forks the
-workers from it: they start at once and share its model memory copy-on-write, instead of each
-importing openread and loading ~650 MiB of models again (about 4 s of CPU per worker, paid
-twice on 2 cores: what made 2 workers barely beat one process reading in a loop). Otherwise
-(another platform, or a thread in the parent such as an object store's client) each worker is
-spawned and loads its own. A worker takes one task (a source, and the pages of it already
-in the output) at a time and sends back each page's row as soon as it is read, so the parent
-journals a long document page by page (a kill mid-document loses no finished page). Every worker
-has its next task waiting (``PREFETCH`` tasks in flight per worker), so it never idles between
-sources. A bad input or page becomes an error row, never an exception; a worker that dies (a
-crash in native code) gives an error row for the source it was reading and is replaced.
+(the one owner of parallelism). Each worker is spawned and loads its own engine. With ``fork``
+(where the platform forks and the parent has no other Python thread and no object store's
+client) the parent instead loads one engine with every Tesseract script model and forks the
+workers from it, so they start at once without importing and loading again; on the busy 2-core
+machine it measured no faster than spawning (``bench.bulk``: 25.9 vs 24.2 CPU s, medians 65 vs
+61 s for 20 pages), so it is not the default. A worker takes one task (a source, and the pages
+of it already in the output) at a time and sends back each page's row as soon as it is read, so
+the parent journals a long document page by page (a kill mid-document loses no finished page).
+Every worker has its next task waiting (``PREFETCH`` tasks in flight per worker), so it never
+idles between sources. A bad input or page becomes an error row, never an exception; a worker
+that dies (a crash in native code) gives an error row for the source it was reading and is
+replaced.
 """
 
 from __future__ import annotations
@@ -162,16 +162,16 @@ def _serve(
 
 
 def run(
-    tasks: Sequence[Task], settings: Settings, processes: int, *, spawn: bool = False
+    tasks: Sequence[Task], settings: Settings, processes: int, *, fork: bool = False
 ) -> Iterator[Row]:
     """The rows of every task, each as soon as it is read (sources in completion order).
-    ``spawn``: spawn every worker (each loads its own engine) even where forking is safe."""
+    ``fork``: fork the workers from one engine loaded here, where that is safe."""
     if processes <= 1:
         engine = Engine.load(settings)
         for source, skip in tasks:
             yield from read_source(engine, source, skip)
         return
-    yield from _Pool(settings, processes, fork=not spawn).run(tasks)
+    yield from _Pool(settings, processes, fork=fork).run(tasks)
 
 
 def _can_fork() -> bool:
