@@ -1,22 +1,29 @@
 """``openread bulk`` on eval-data images mixed with broken files: every row, the error rows,
-the Parquet output, and resume after a SIGKILL mid-run (no duplicate, no lost row)."""
+the Parquet output, and resume after a SIGKILL mid-run (no duplicate, no lost row); PDF and
+multi-page TIFF inputs as one row per page (a broken page is an error row, resume is per page);
+the JSONL-only output; inputs in an S3 bucket (a real S3-speaking server, moto's, on loopback)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pypdfium2
 import pytest
 
 from openread.bulk.inputs import expand
 from openread.bulk.output import read_rows
 from serving import clean_env, openread_command
+from test_documents import tiff_bytes
+from test_read_v32 import pdf_bytes
 
 pytestmark = [pytest.mark.evaldata, pytest.mark.slow]
 
@@ -34,13 +41,13 @@ def _inputs(eval_data: Path, folder: Path, images: int) -> tuple[list[Path], lis
     return copies, broken
 
 
-def _bulk(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _bulk(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("ab") as handle:
         return subprocess.Popen(
             [*openread_command(), "bulk", *args, "--no-progress"],
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env=clean_env(),
+            env=clean_env() if env is None else env,
             start_new_session=True,
         )
 
@@ -49,8 +56,8 @@ def test_bulk_reads_every_input_and_reports_errors(eval_data: Path, tmp_path: Pa
     good, broken = _inputs(eval_data, tmp_path / "in", 3)
     missing = tmp_path / "missing.jpg"
     out = tmp_path / "out"
-    proc = _bulk([str(tmp_path / "in"), str(missing), "--out", str(out), "--processes", "2"],
-                 tmp_path / "log")  # fmt: skip
+    args = [str(tmp_path / "in"), str(missing), "--out", str(out), "--processes", "2", "--fork"]
+    proc = _bulk(args, tmp_path / "log")  # forked workers here, spawned ones in the others
     assert proc.wait(timeout=240) == 0, (tmp_path / "log").read_text()
     table = pq.read_table(out / "rows.parquet").to_pylist()
     by_source = {row["source"]: row for row in table}
@@ -95,3 +102,144 @@ def test_bulk_resumes_after_kill(eval_data: Path, tmp_path: Path) -> None:
     assert sorted(sources) == sorted(expand([str(tmp_path / "in")]))
     assert len(sources) == len(set(sources))
     assert f"{len(before)} already done" in (tmp_path / "log2").read_text()
+
+
+def _pdf_with_oversized_page() -> bytes:
+    """Two text pages and a third of 18 x 5 inches (over Azure's 17 x 17: that page fails)."""
+    pdf = pypdfium2.PdfDocument(pdf_bytes(2))
+    pdf.new_page(18 * 72, 5 * 72)
+    buffer = io.BytesIO()
+    pdf.save(buffer)
+    pdf.close()
+    return buffer.getvalue()
+
+
+def test_documents_give_one_row_per_page(eval_data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    good, broken = _inputs(eval_data, folder, 1)
+    (folder / "doc.pdf").write_bytes(_pdf_with_oversized_page())
+    (folder / "scan.tif").write_bytes(tiff_bytes(2))
+    out = tmp_path / "out"
+    proc = _bulk([str(folder), "--out", str(out), "--processes", "2"], tmp_path / "log")
+    assert proc.wait(timeout=280) == 0, (tmp_path / "log").read_text()
+    rows = {(r["source"], r["page"]): r for r in pq.read_table(out / "rows.parquet").to_pylist()}
+    assert len(rows) == 1 + 2 + 3 + 2  # image, broken x2 (no page), pdf 3 pages, tiff 2
+    image = rows[(str(good[0]), 1)]
+    assert (image["pages"], image["shape"]) == (1, "4.0")
+    assert "readResult" in json.loads(image["azure_json"])
+    for name, unit, size in [("doc.pdf", "inch", (8.5, 11.0)), ("scan.tif", "pixel", (850, 1100))]:
+        count = 3 if name == "doc.pdf" else 2
+        for number in (1, 2):
+            row = rows[(str(folder / name), number)]
+            assert (row["pages"], row["shape"], row["error_code"]) == (count, "3.2", None)
+            entry = json.loads(row["azure_json"])  # the page's v3.2 readResults entry
+            assert (entry["page"], entry["unit"]) == (number, unit)
+            assert (entry["width"], entry["height"]) == size
+            texts = [line["text"] for line in entry["lines"]]
+            assert f"Page number {number}" in texts, texts
+            assert row["text"] == "\n".join(texts)
+            assert all("appearance" in line and line["words"] for line in entry["lines"])
+    oversized = rows[(str(folder / "doc.pdf"), 3)]
+    assert (oversized["pages"], oversized["error_code"]) == (3, "InvalidImageDimension")
+    assert "17 x 17 inches" in oversized["error_message"]
+    for path in broken:
+        assert rows[(str(path), None)]["pages"] is None
+    assert "5 read, 3 failed" in (tmp_path / "log").read_text()
+
+
+def test_document_resumes_page_by_page(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "scan.tif").write_bytes(tiff_bytes(6))
+    out = tmp_path / "out"
+    args = [str(folder), "--out", str(out), "--processes", "1", "--format", "jsonl"]
+    proc = _bulk(args, tmp_path / "log")
+    deadline = time.monotonic() + 180
+    while sum(1 for _ in read_rows(out)) < 2:
+        assert proc.poll() is None, (tmp_path / "log").read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = [row.page for row in read_rows(out)]
+    assert 2 <= len(before) < 6, "the kill came too late to test resume"
+    again = _bulk(args, tmp_path / "log2")
+    assert again.wait(timeout=240) == 0, (tmp_path / "log2").read_text()
+    rows = list(read_rows(out))
+    assert sorted(row.page for row in rows if row.page is not None) == [1, 2, 3, 4, 5, 6]
+    assert [row.page for row in rows[: len(before)]] == before  # kept, not read again
+    assert all(row.error_code is None and row.text for row in rows)
+    assert f"{6 - len(before)} read, 0 failed" in (tmp_path / "log2").read_text()
+    assert not (out / "rows.parquet").exists()  # --format jsonl: the journal is the output
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3-speaking server on a free loopback port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def test_inputs_from_s3(eval_data: Path, tmp_path: Path, s3_endpoint: str) -> None:
+    import boto3
+
+    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    env = clean_env(AWS_ENDPOINT_URL=s3_endpoint, AWS_DEFAULT_REGION="us-east-1", **creds)
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket="scans")
+    good = sorted((eval_data / "icdar15" / "images").glob("*.jpg"))[:2]
+    for path in good:
+        client.put_object(Bucket="scans", Key=f"in/deep/{path.name}", Body=path.read_bytes())
+    client.put_object(Bucket="scans", Key="in/broken.png", Body=b"not an image")
+    client.put_object(Bucket="scans", Key="in/notes.txt", Body=b"not an input")
+    out = tmp_path / "out"
+    args = ["s3://scans/in/", "s3://scans/missing.jpg", "--out", str(out), "--processes", "2"]
+    proc = _bulk(args, tmp_path / "log", env)
+    assert proc.wait(timeout=240) == 0, (tmp_path / "log").read_text()
+    rows = {r["source"]: r for r in pq.read_table(out / "rows.parquet").to_pylist()}
+    expected = {f"s3://scans/in/deep/{p.name}" for p in good}
+    assert set(rows) == {*expected, "s3://scans/in/broken.png", "s3://scans/missing.jpg"}
+    for source in expected:
+        assert rows[source]["error_code"] is None
+        assert (rows[source]["width"], rows[source]["height"]) == (1280, 720)
+        assert rows[source]["text"]
+    assert rows["s3://scans/in/broken.png"]["error_code"] == "InvalidImageFormat"
+    assert rows["s3://scans/missing.jpg"]["error_message"] == "no such file"
+    again = _bulk(args, tmp_path / "log2", env)
+    assert again.wait(timeout=120) == 0
+    assert "4 already done, 0 read, 0 failed" in (tmp_path / "log2").read_text()
+
+
+def test_done_knows_complete_and_partial_sources() -> None:
+    from openread.bulk.output import Row, done
+
+    def row(source: str, page: int | None, pages: int | None) -> Row:
+        return Row(source, page, pages, None, None, None, None, None, 0.1, None, None)
+
+    rows = [
+        row("a.jpg", 1, 1),
+        row("doc.pdf", 1, 3),
+        row("doc.pdf", 3, 3),
+        row("bad.png", None, None),  # could not be opened: complete
+        row("all.tif", 2, 2),
+        row("all.tif", 1, 2),
+    ]
+    assert done(iter(rows)) == {
+        "a.jpg": None,
+        "doc.pdf": frozenset({1, 3}),
+        "bad.png": None,
+        "all.tif": None,
+    }

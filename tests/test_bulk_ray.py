@@ -1,5 +1,6 @@
 """``openread bulk --ray`` on a real Ray cluster started here on loopback
-(``ray start --head --num-cpus 2``), stopped after: every row and the error rows."""
+(``ray start --head --num-cpus 2``), stopped after: every row, the error rows, and a multi-page
+TIFF's pages."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from serving import clean_env, openread_command
+from test_documents import tiff_bytes
 
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.evaldata, pytest.mark.slow]
@@ -54,6 +56,7 @@ def test_bulk_on_ray(
     for path in good:
         shutil.copy(path, folder / path.name)
     (folder / "broken.png").write_bytes(b"not an image")
+    (folder / "scan.tif").write_bytes(tiff_bytes(2))
     out = tmp_path / "out"
     command = [*openread_command(), "bulk", str(folder), "--out", str(out), "--no-progress"]
     command += ["--ray", address, "--processes", "2"]
@@ -61,7 +64,12 @@ def test_bulk_on_ray(
         command, check=False, env=env, capture_output=True, text=True, timeout=280
     )
     assert done.returncode == 0, done.stderr
-    rows = {row["source"]: row for row in pq.read_table(out / "rows.parquet").to_pylist()}
+    table = pq.read_table(out / "rows.parquet").to_pylist()
+    pages = sorted(
+        (r["page"], r["pages"], r["shape"]) for r in table if r["source"].endswith("tif")
+    )
+    assert pages == [(1, 2, "3.2"), (2, 2, "3.2")]  # a multi-page TIFF: one row per page
+    rows = {row["source"]: row for row in table if not row["source"].endswith("tif")}
     assert len(rows) == 4
     for path in good:
         row = rows[str(folder / path.name)]
@@ -69,4 +77,4 @@ def test_bulk_on_ray(
         assert (row["width"], row["height"]) == (1280, 720)
         assert row["text"]
     assert rows[str(folder / "broken.png")]["error_code"] == "InvalidImageFormat"
-    assert "3 read, 1 failed" in done.stderr
+    assert "5 read, 1 failed" in done.stderr

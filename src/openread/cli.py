@@ -4,7 +4,8 @@
                    [--api-keys-file PATH] ...
     openread read IMAGE... [--json] [--language CODE] [--scripts] [--styles] [--overlay OUT.png]
     openread languages [--json]
-    openread bulk INPUT... --out DIR [--processes N] [--threads N] [--ray ADDRESS] [--no-progress]
+    openread bulk INPUT... --out DIR [--format parquet|jsonl] [--processes N] [--threads N]
+                  [--ray ADDRESS] [--fork] [--no-progress]
     openread --version
 
 ``serve`` starts the HTTP server; its flags override the ``OPENREAD_*`` environment
@@ -76,9 +77,20 @@ def _add_bulk(bulk: argparse.ArgumentParser) -> None:
         "inputs", nargs="+", metavar="INPUT", help="files, directories, globs or manifests"
     )
     bulk.add_argument("--out", type=Path, required=True, help="output directory")
+    bulk.add_argument(
+        "--format",
+        choices=("parquet", "jsonl"),
+        default="parquet",
+        help="rows.jsonl and rows.parquet (default), or rows.jsonl only",
+    )
     bulk.add_argument("--processes", type=int, help="worker processes (default: the threads)")
     bulk.add_argument("--threads", type=int, help="thread budget (OPENREAD_THREADS)")
     bulk.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (or 'auto')")
+    bulk.add_argument(
+        "--fork",
+        action="store_true",
+        help="fork the workers from one loaded engine instead of spawning each (Linux)",
+    )
     bulk.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar"
     )
@@ -98,6 +110,8 @@ def _bulk(args: argparse.Namespace, err: TextIO) -> int:
             processes=args.processes,
             progress=args.progress,
             ray=args.ray,
+            output_format=args.format,
+            fork=args.fork,
         )
     except (SettingsError, ValueError) as exc:
         err.write(f"openread: {exc}\n")
@@ -109,7 +123,7 @@ def _bulk(args: argparse.Namespace, err: TextIO) -> int:
     err.write(
         f"openread bulk: {summary.sources} inputs, {summary.skipped} already done, "
         f"{summary.read} read, {summary.failed} failed{' (' + errors + ')' if errors else ''} "
-        f"in {summary.seconds:.1f} s -> {summary.parquet}\n"
+        f"in {summary.seconds:.1f} s -> {summary.parquet or summary.journal}\n"
     )
     return EXIT_OK
 

@@ -44,6 +44,7 @@ __all__ = [
     "PDF_DPI",
     "Document",
     "Page",
+    "kind_of",
     "open_document",
     "parse_pages",
 ]
@@ -227,6 +228,11 @@ def _kind(data: bytes) -> Kind:
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         return "tiff"
     return "image"
+
+
+def kind_of(data: bytes) -> Kind:
+    """What ``open_document`` opens ``data`` as, from its first bytes (nothing is decoded)."""
+    return _kind(data)
 
 
 def open_document(data: bytes, settings: Settings) -> Document:

@@ -1,12 +1,14 @@
-"""Bulk OCR: many images read on one machine's cores, resumable, written as Parquet.
+"""Bulk OCR: many images and documents read on one machine's cores (or a Ray cluster),
+resumable, written as Parquet or JSONL.
 
     >>> import openread
-    >>> summary = openread.bulk(["scans/", "more/*.png"], "out/")
+    >>> summary = openread.bulk(["scans/", "more/*.png", "s3://bucket/photos/"], "out/")
     >>> summary.read, summary.failed, summary.by_error
 
-Every input page becomes one row (``output.Row``) in ``out/rows.jsonl`` (fsync'd after each
-row) and, at the end, ``out/rows.parquet``. A source already in the output is skipped, so
-re-running the same call resumes after a crash or a kill without duplicate or lost rows.
+Every image, and every page of a PDF or multi-page TIFF, becomes one row (``output.Row``) in
+``out/rows.jsonl`` (fsync'd after each row) and, at the end, ``out/rows.parquet`` (not with
+``format="jsonl"``). What is already in the output is skipped page by page, so re-running the
+same call resumes after a crash or a kill without duplicate or lost rows.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from ..parallel import bulk_plan
 from ..settings import Settings
 from .inputs import expand
-from .output import Journal, Row, finish, read_rows
+from .output import FORMATS, JOURNAL, Journal, Row, done, finish, read_rows
 
 __all__ = ["Row", "Summary", "bulk", "iter_rows"]
 
@@ -37,6 +39,8 @@ class Summary:
     by_error: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     parquet: Path | None = None
+    """None with the JSONL format (the rows are in ``journal``)."""
+    journal: Path | None = None
 
 
 def iter_rows(
@@ -48,28 +52,55 @@ def iter_rows(
     ray: str | None = None,
     batch_size: int = 4,
 ) -> Iterator[Row]:
-    """Read every input not yet in ``out`` and yield its rows as they are journalled.
+    """Read every input page not yet in ``out`` and yield its rows as they are journalled.
     With ``ray`` (a cluster address or ``auto``) the reading runs on Ray Data, with
     ``processes`` actors (default 1 per thread budget) and ``batch_size`` sources a batch."""
-    out = Path(out)
-    done = {row.source for row in read_rows(out)}
-    sources = [s for s in expand(inputs) if s not in done]
+    tasks = _todo(expand(inputs), Path(out))
+    yield from _iter_rows(tasks, Path(out), settings=settings, processes=processes, ray=ray,
+                          batch_size=batch_size)  # fmt: skip
+
+
+def _todo(sources: list[str], out: Path) -> list[tuple[str, frozenset[int]]]:
+    """The sources of ``sources`` not complete in ``out``, with their pages done."""
+    finished = done(read_rows(out))
+    tasks = []
+    for source in sources:
+        if source not in finished:
+            tasks.append((source, frozenset[int]()))
+        elif (pages := finished[source]) is not None:
+            tasks.append((source, pages))
+    return tasks
+
+
+def _iter_rows(
+    tasks: list[tuple[str, frozenset[int]]],
+    out: Path,
+    *,
+    settings: Settings | None,
+    processes: int | None,
+    ray: str | None,
+    batch_size: int,
+    fork: bool = False,
+) -> Iterator[Row]:
+    if not tasks:
+        return
     base = settings or Settings.from_env()
     count, threads = bulk_plan(base, processes)
+    if count > len(tasks):  # no idle worker loads an engine for nothing
+        count, threads = bulk_plan(base, len(tasks))
     if ray is None:
         from .local import run
 
-        batches = run(sources, base.replace(threads=threads), count)
+        rows = run(tasks, base.replace(threads=threads), count, fork=fork)
     else:
         from . import ray as on_ray
 
-        batches = on_ray.run(sources, base.replace(threads=threads), ray, count, batch_size)
+        rows = on_ray.run(tasks, base.replace(threads=threads), ray, count, batch_size)
     journal = Journal(out)
     try:
-        for rows in batches:
-            for row in rows:
-                journal.write(row)
-                yield row
+        for row in rows:
+            journal.write(row)
+            yield row
     finally:
         journal.close()
 
@@ -83,25 +114,30 @@ def bulk(
     progress: bool = False,
     ray: str | None = None,
     on_row: Callable[[Row], None] | None = None,
+    output_format: str = "parquet",
+    fork: bool = False,
 ) -> Summary:
-    """Read every image of ``inputs`` (files, directories, globs, manifests) into ``out``;
-    the summary of this run. ``processes`` defaults to ``parallel.bulk_plan``'s."""
+    """Read every image and document page of ``inputs`` (files, directories, globs,
+    manifests, object-store URIs) into ``out``; the summary of this run. ``processes``
+    defaults to ``parallel.bulk_plan``'s; ``output_format`` is one of ``output.FORMATS``;
+    ``fork`` forks the local workers from one loaded engine instead of spawning each
+    (``bulk.local``).
+    ``read`` and ``failed`` count rows (pages), the progress bar sources."""
     import time
 
+    if output_format not in FORMATS:
+        raise ValueError(f"output format must be one of {', '.join(FORMATS)}")
     started = time.perf_counter()
     out = Path(out)
-    done = {row.source for row in read_rows(out)}
     sources = expand(inputs)
-    todo = sum(1 for s in sources if s not in done)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=todo, unit="img", file=sys.stderr, dynamic_ncols=True)
+    tasks = _todo(sources, out)
+    bar = None  # made at the first row: its monitor thread must not exist when workers fork
     read = failed = 0
     errors: Counter[str] = Counter()
-    last = ""
-    for row in iter_rows(inputs, out, settings=settings, processes=processes, ray=ray):
+    seen: set[str] = set()
+    for row in _iter_rows(
+        tasks, out, settings=settings, processes=processes, ray=ray, batch_size=4
+    ):
         if row.error_code is None:
             read += 1
         else:
@@ -109,18 +145,23 @@ def bulk(
             errors[row.error_code] += 1
         if on_row is not None:
             on_row(row)
-        if bar is not None and row.source != last:
+        if progress and bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(tasks), unit="src", file=sys.stderr, dynamic_ncols=True)
+        if bar is not None and row.source not in seen:
             bar.update(1)
-        last = row.source
+        seen.add(row.source)
     if bar is not None:
         bar.close()
-    parquet = finish(out)
+    parquet = finish(out) if output_format == "parquet" else None
     return Summary(
         len(sources),
-        len(sources) - todo,
+        len(sources) - len(tasks),
         read,
         failed,
         dict(errors),
         time.perf_counter() - started,
         parquet,
+        out / JOURNAL,
     )

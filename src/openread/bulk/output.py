@@ -1,10 +1,12 @@
-"""Bulk output: one row per image page, journalled so that a kill never loses or doubles one.
+"""Bulk output: one row per image or document page, journalled so that a kill never loses or
+doubles one.
 
 Rows are appended to ``rows.jsonl`` in the output directory, one JSON object a line, flushed
 and fsync'd after each row. A kill can at worst leave a partial last line, which ``done``
 ignores (and ``Journal`` cuts off before appending), so a re-run reads every finished row and
-skips its source. ``finish`` writes ``rows.parquet`` from the journal atomically (a temporary
-file renamed into place).
+skips what it holds (``done``: a source all of whose pages have a row). ``finish`` writes
+``rows.parquet`` from the journal atomically (a temporary file renamed into place); with the
+JSONL format the journal is the output.
 """
 
 from __future__ import annotations
@@ -14,20 +16,44 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["JOURNAL", "PARQUET", "Journal", "Row", "arrow_schema", "finish", "read_rows"]
+__all__ = [
+    "FORMATS",
+    "JOURNAL",
+    "PARQUET",
+    "Journal",
+    "Row",
+    "Shape",
+    "arrow_schema",
+    "done",
+    "finish",
+    "read_rows",
+]
 
 JOURNAL = "rows.jsonl"
 PARQUET = "rows.parquet"
+FORMATS = ("parquet", "jsonl")
+"""Output formats: ``parquet`` (the journal and ``rows.parquet``) or ``jsonl`` (the journal)."""
+
+Shape = Literal["4.0", "3.2"]
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
     """One page of one input: its reading, or (``error_code`` set) why it could not be read.
-    ``azure_json`` is the 4.0 body the server would answer for that page."""
+
+    ``page`` is 1-based and ``pages`` the source's page count (1 for an image); both are None
+    on the one error row of a source that could not be opened at all. ``width``/``height``
+    are the pixels read (a PDF page as rendered). ``azure_json`` is, per ``shape``, the 4.0
+    body the server answers for an image (``"4.0"``) or, for a page of a PDF or multi-page
+    TIFF, that page's v3.2 ``readResults`` entry (``"3.2"``, coordinates in inches for PDF).
+    """
 
     source: str
-    page: int
+    page: int | None
+    pages: int | None
+    shape: Shape | None
     width: int | None
     height: int | None
     text: str | None
@@ -39,6 +65,26 @@ class Row:
     @classmethod
     def from_json(cls, line: str) -> Row:
         return cls(**json.loads(line))
+
+
+def done(rows: Iterator[Row]) -> dict[str, frozenset[int] | None]:
+    """Per source, the pages already in the output: None for a source that is complete (every
+    page has a row, or it could not be opened), else the page numbers done."""
+    pages: dict[str, set[int]] = {}
+    counts: dict[str, int | None] = {}
+    for row in rows:
+        if row.page is None or row.pages is None:
+            counts[row.source] = None
+            continue
+        pages.setdefault(row.source, set()).add(row.page)
+        if counts.get(row.source, 0) is not None:
+            counts[row.source] = row.pages
+    result: dict[str, frozenset[int] | None] = {}
+    for source, count in counts.items():
+        have = pages.get(source, set())
+        complete = count is None or have.issuperset(range(1, count + 1))
+        result[source] = None if complete else frozenset(have)
+    return result
 
 
 def read_rows(out: Path) -> Iterator[Row]:
@@ -84,6 +130,8 @@ def arrow_schema() -> object:
         [
             ("source", pa.string()),
             ("page", pa.int32()),
+            ("pages", pa.int32()),
+            ("shape", pa.string()),
             ("width", pa.int32()),
             ("height", pa.int32()),
             ("text", pa.string()),

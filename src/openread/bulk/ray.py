@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, fields
 
 from ..settings import Settings
+from .local import Task
 from .output import Row
 
 __all__ = ["run"]
@@ -31,30 +32,34 @@ class _Reader:
         from .local import read_source
         from .output import arrow_schema
 
+        sources = batch["source"]
+        skips = batch["skip"]
         rows = [
             asdict(row)
-            for source in batch["source"]  # type: ignore[attr-defined]
-            for row in read_source(self._engine, str(source))
+            for source, skip in zip(sources, skips, strict=True)  # type: ignore[call-overload]
+            for row in read_source(self._engine, str(source), frozenset(int(n) for n in skip))
         ]
         return pa.Table.from_pylist(rows, schema=arrow_schema())
 
 
 def run(
-    sources: Sequence[str],
+    tasks: Sequence[Task],
     settings: Settings,
     address: str,
     concurrency: int,
     batch_size: int,
-) -> Iterator[list[Row]]:
-    """The rows of every source, one list per source, read on the cluster at ``address``."""
-    if not sources:
+) -> Iterator[Row]:
+    """The rows of every task (a source and its pages already done), read on the cluster at
+    ``address``; the rows of one source come together, when its batch is done."""
+    if not tasks:
         return
     import ray
     import ray.data
 
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     try:
-        dataset = ray.data.from_items([{"source": s} for s in sources])
+        items = [{"source": source, "skip": sorted(skip)} for source, skip in tasks]
+        dataset = ray.data.from_items(items)
         mapped = dataset.map_batches(
             _Reader,
             fn_constructor_args=(settings,),
@@ -65,6 +70,6 @@ def run(
         names = [f.name for f in fields(Row)]
         for batch in mapped.iter_batches(batch_size=1, batch_format="pyarrow"):
             for record in batch.to_pylist():  # type: ignore[union-attr]
-                yield [Row(**{n: record[n] for n in names})]
+                yield Row(**{n: record[n] for n in names})
     finally:
         ray.shutdown()
