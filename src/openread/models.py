@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.resources
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from .parallel import session_options
 
 if TYPE_CHECKING:
     from .pipeline.lexicon import Lexicon
+    from .pipeline.style import StyleModel
     from .scripts.tesseract import TesseractModels
 
 __all__ = [
@@ -69,7 +71,16 @@ LINE_CLASSIFIER = ModelFile(
     "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
     585_532,
 )
-MANIFEST: tuple[ModelFile, ...] = (DETECTOR, RECOGNIZER, LINE_CLASSIFIER)
+STYLE_CLASSIFIER = ModelFile(
+    "openread-style-v1",
+    "openread",
+    "data/style.npz",
+    "5fca6a8e71c0a6bb438f484e912ec1d75f3dd8d8702627360c8d72003e8280eb",
+    33_309,
+)
+"""The handwriting/printed line classifier (``pipeline.style``), trained by ``train/style.py``
+and shipped in openread's own package (provenance: ``data/style.json``)."""
+MANIFEST: tuple[ModelFile, ...] = (DETECTOR, RECOGNIZER, LINE_CLASSIFIER, STYLE_CLASSIFIER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +206,9 @@ def verify_file(path: Path, sha256: str, size: int, model_id: str) -> Path:
 
 def resolve(model: ModelFile) -> Path:
     """The verified path of ``model``; ``ModelError`` if it is missing or altered."""
+    if model.distribution == "openread":  # openread's own files: wherever this package is
+        own = Path(str(importlib.resources.files("openread").joinpath(model.path)))
+        return verify_file(own, model.sha256, model.size, model.model_id)
     try:
         dist = importlib.metadata.distribution(model.distribution)
     except importlib.metadata.PackageNotFoundError as exc:
@@ -245,6 +259,8 @@ class ModelStore:
     """Word frequencies for correcting doubtful words (None: no correction)."""
     tesseract: TesseractModels | None = None
     """Line recognisers for the scripts PP-OCR lacks (None: PP-OCR's scripts only)."""
+    style: StyleModel | None = None
+    """The handwriting/printed line classifier (None: lines are not classified)."""
     symbol_index: dict[str, int] = field(init=False, repr=False)
     """Class index of every recognizer symbol (the inverse of ``charset``), built once."""
 
@@ -262,6 +278,7 @@ class ModelStore:
         tessdata: Path | None = None,
     ) -> ModelStore:
         from .pipeline.lexicon import Lexicon
+        from .pipeline.style import StyleModel
         from .scripts.tesseract import TesseractModels
 
         recognizer = OnnxModel(RECOGNIZER, threads)
@@ -276,6 +293,7 @@ class ModelStore:
             charset=charset,
             lexicon=Lexicon.load() if lexicon else None,
             tesseract=TesseractModels(tessdata) if scripts else None,
+            style=StyleModel.load(resolve(STYLE_CLASSIFIER)),
         )
 
     def warm_up(self) -> None:
