@@ -56,6 +56,8 @@ class Judged:
     threshold: float
     ms_per_page: tuple[float, ...]
     ms_per_line: tuple[float, ...]
+    read_ms_per_page: tuple[float, ...] = ()
+    """With ``--crops engine``: the whole read of each page (style stage included)."""
 
     @property
     def handwriting(self) -> int:
@@ -98,7 +100,7 @@ def engine_crops(
 ) -> tuple[list[npt.NDArray[np.uint8]], list[float]]:
     """The crops of the lines the engine returns and the probability it gave each."""
     result = engine.read(path)
-    crops = []
+    crops: list[npt.NDArray[np.uint8]] = []
     given = []
     for line in result.lines:
         quad = np.array([[p.x, p.y] for p in line.polygon], dtype=np.float32)
@@ -125,13 +127,16 @@ def judge(
     probabilities: list[float] = []
     per_page: list[float] = []
     per_line: list[float] = []
+    reads: list[float] = []
     for page in pages:
         pixels = load_image(page.image, engine.settings.limits).pixels
         if mode == "gt" and name != "azure_printed":
             crops = gt_crops(page, pixels)
             given = None
         else:
+            started = time.perf_counter()
             crops, given = engine_crops(engine, pixels, page.image)
+            reads.append((time.perf_counter() - started) * 1000.0)
         if not crops:
             continue
         started = time.perf_counter()
@@ -142,7 +147,9 @@ def judge(
         # the engine's own decision is what is judged; the timing re-runs the classifier on
         # the same crops (for engine lines, cut from the returned polygons)
         probabilities.extend(given if given is not None else [float(p) for p in found])
-    return Judged(name, tuple(probabilities), model.threshold, tuple(per_page), tuple(per_line))
+    return Judged(
+        name, tuple(probabilities), model.threshold, tuple(per_page), tuple(per_line), tuple(reads)
+    )
 
 
 def _pct(part: int, whole: int) -> str:
@@ -184,6 +191,12 @@ def render(results: Sequence[Judged]) -> str:
             f"{statistics.median(per_line):.2f} ms per line, median "
             f"{statistics.median(per_page):.1f} ms per page, max {max(per_page):.1f} ms per page "
             f"({len(per_page)} pages)"
+        )
+    reads = [t for r in results for t in r.read_ms_per_page]
+    if reads:
+        rows.append(
+            f"whole reads of the same pages: median {statistics.median(reads):.0f} ms per page; "
+            f"the classifier is {sum(per_page) / sum(reads):.1%} of the total read time"
         )
     return "\n".join(rows)
 

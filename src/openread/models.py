@@ -75,8 +75,8 @@ STYLE_CLASSIFIER = ModelFile(
     "openread-style-v1",
     "openread",
     "data/style.npz",
-    "5fca6a8e71c0a6bb438f484e912ec1d75f3dd8d8702627360c8d72003e8280eb",
-    33_309,
+    "816432a3d84ba0053186fe2bf28dd3ed5ab573c47bc72ff37c3189b567efcae2",
+    33_325,
 )
 """The handwriting/printed line classifier (``pipeline.style``), trained by ``train/style.py``
 and shipped in openread's own package (provenance: ``data/style.json``)."""
