@@ -180,7 +180,9 @@ def _normalise(
 def _normalised(counts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Each row of ``counts`` divided by its sum (rows summing to 0 stay 0)."""
     totals = counts.sum(axis=-1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    out = np.zeros(counts.shape, dtype=np.float64)
+    np.divide(counts, totals, out=out, where=totals > 0)
+    return out
 
 
 def _gradients(dark: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -191,8 +193,11 @@ def _gradients(dark: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     bins = np.minimum((angle * (_BINS / np.pi)).astype(np.intp), _BINS - 1)
     width = dark.shape[1]
     band = (np.arange(HEIGHT) // (HEIGHT // _BANDS))[:, np.newaxis]
-    per_band = np.bincount(
-        (band * _BINS + bins).ravel(), weights=magnitude.ravel(), minlength=_BANDS * _BINS
+    per_band = np.asarray(
+        np.bincount(
+            (band * _BINS + bins).ravel(), weights=magnitude.ravel(), minlength=_BANDS * _BINS
+        ),
+        dtype=np.float64,
     ).reshape(_BANDS, _BINS)
     bands = _normalised(per_band)
     energy = _normalised(per_band.sum(axis=1))
@@ -201,10 +206,13 @@ def _gradients(dark: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     windows = len(range(0, max(1, width - _WINDOW // 2), _WINDOW))
     column = np.arange(width) // _WINDOW
     inside = column < windows
-    per_window = np.bincount(
-        (column[np.newaxis, :] * _BINS + bins)[:, inside].ravel(),
-        weights=magnitude[:, inside].ravel(),
-        minlength=windows * _BINS,
+    per_window = np.asarray(
+        np.bincount(
+            (column[np.newaxis, :] * _BINS + bins)[:, inside].ravel(),
+            weights=magnitude[:, inside].ravel(),
+            minlength=windows * _BINS,
+        ),
+        dtype=np.float64,
     ).reshape(windows, _BINS)
     spread = np.std(_normalised(per_window), axis=0) if windows > 1 else np.zeros(_BINS)
     peak = float(magnitude.max())
