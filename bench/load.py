@@ -812,7 +812,7 @@ def _server_problems(log: str) -> list[str]:
     return [line for line in lines if " ERROR " in line or line.startswith("Traceback")][:20]
 
 
-STAGE_ORDER = ("queue", "body", "decode", "detect", "recognize", "scriptid", "layout")
+STAGE_ORDER = ("queue", "body", "decode", "detect", "recognize", "scriptid", "style", "layout")
 """The server's stages (``openread.http.metrics.STAGES``) in the order a request goes through."""
 QUANTILES = (0.5, 0.95, 0.99)
 
@@ -838,7 +838,7 @@ def histogram_quantile(q: float, rows: Sequence[tuple[float, float]]) -> float |
 
 def stage_histograms(text: str) -> dict[str, dict[str, float | None]]:
     """The server's own per-stage histograms (``openread_stage_seconds``: queue wait, body,
-    and the engine's decode, detect, recognize, scriptid, layout) and the whole request's
+    and the engine's decode, detect, recognize, scriptid, style, layout) and the whole request's
     (``openread_request_seconds``) from its ``/metrics``: count, mean, and p50/p95/p99 in ms
     interpolated in the buckets as Prometheus' ``histogram_quantile`` does."""
     from prometheus_client.parser import text_string_to_metric_families

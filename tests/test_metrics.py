@@ -76,7 +76,7 @@ def test_counts_and_histograms_agree_with_what_was_sent(ops_server: ServerProces
     assert delta("openread_words_per_image_sum") == words
     for stage in STAGES:
         assert delta("openread_stage_seconds_count", stage=stage) == 3, stage
-    for stage in ("decode", "detect", "recognize", "scriptid", "layout"):
+    for stage in ("decode", "detect", "recognize", "scriptid", "style", "layout"):
         assert delta("openread_stage_seconds_sum", stage=stage) > 0, stage
     staged = sum(delta("openread_stage_seconds_sum", stage=stage) for stage in STAGES)
     ok_latency = delta("openread_request_seconds_sum", route=route)  # the 400/401 add a little

@@ -271,7 +271,7 @@ def test_job_metrics(read_server: ServerProcess) -> None:
     assert _value(after, "openread_jobs", state="running") == 0
     assert ("openread_jobs", (("state", "failed"),)) in after  # every state, even at 0
     assert delta("openread_pages_read_total") == 3
-    for stage in ("decode", "detect", "recognize", "scriptid", "layout"):
+    for stage in ("decode", "detect", "recognize", "scriptid", "style", "layout"):
         assert delta("openread_stage_seconds_count", stage=stage) == 3, stage
         assert delta("openread_stage_seconds_sum", stage=stage) > 0, stage
     poll_route = "/vision/v3.2/read/analyzeResults/{operation_id}"

@@ -1,8 +1,8 @@
 """The engine: the one place where the pipeline stages are composed.
 
     bytes/path/PIL/ndarray --decode--> DecodedImage --detect--> TextRegion[]
-        --orient--> LineCrop[] --recognize--> RecognizedLine[] --words--> LineWords[]
-        --layout--> ReadResult
+        --orient--> LineCrop[] --recognize--> RecognizedLine[] --style--> (handwriting or not)
+        --words--> LineWords[] --layout--> ReadResult
 
 The engine is stateless per call and thread-safe (onnxruntime sessions are safe to call from
 several threads), owns no threads of its own (``parallel`` does), and pickles by its settings:
@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .models import ModelStore
-from .pipeline import decode, detect, layout, orient, recognize, words
+from .pipeline import decode, detect, layout, orient, recognize, style, words
 from .pipeline.decode import ImageInput
 from .result import STAGES, ReadResult, StageTimings
 from .scripts import scriptid
@@ -161,7 +161,9 @@ class Engine:
                     pixels=pixels,
                     dictionary=self.models.lexicon,
                 )
-        return tuple(line for line in lines if recognize.kept(line))
+        lines = tuple(line for line in lines if recognize.kept(line))
+        with clock("style"):
+            return style.label(self.models.style, pixels, lines)
 
 
 class _Clock:

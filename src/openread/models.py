@@ -5,12 +5,15 @@ Weights are never downloaded. Each model is a file inside an installed Python di
 ``rapidocr`` 3.10.0 wheel). Files are located through ``importlib.metadata`` (the distribution's
 own file list, without importing the package's code), their size and sha256 are checked against
 the manifest below, and any missing or altered file stops start-up with ``ModelError``.
+openread's own handwriting style classifier ships inside this package (``data/style.npz``)
+and is verified the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.resources
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,10 +26,12 @@ from .parallel import session_options
 
 if TYPE_CHECKING:
     from .pipeline.lexicon import Lexicon
+    from .pipeline.style import StyleModel
     from .scripts.tesseract import TesseractModels
 
 __all__ = [
     "MANIFEST",
+    "STYLE_CLASSIFIER",
     "TESSDATA_MANIFEST",
     "ModelFile",
     "ModelStore",
@@ -69,7 +74,16 @@ LINE_CLASSIFIER = ModelFile(
     "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
     585_532,
 )
-MANIFEST: tuple[ModelFile, ...] = (DETECTOR, RECOGNIZER, LINE_CLASSIFIER)
+STYLE_CLASSIFIER = ModelFile(
+    "openread-style-v1",
+    "openread",
+    "data/style.npz",
+    "816432a3d84ba0053186fe2bf28dd3ed5ab573c47bc72ff37c3189b567efcae2",
+    33_325,
+)
+"""The handwriting/printed line classifier (``pipeline.style``), trained by ``train/style.py``
+and shipped in openread's own package (provenance: ``data/style.json``)."""
+MANIFEST: tuple[ModelFile, ...] = (DETECTOR, RECOGNIZER, LINE_CLASSIFIER, STYLE_CLASSIFIER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +209,9 @@ def verify_file(path: Path, sha256: str, size: int, model_id: str) -> Path:
 
 def resolve(model: ModelFile) -> Path:
     """The verified path of ``model``; ``ModelError`` if it is missing or altered."""
+    if model.distribution == "openread":  # openread's own files: wherever this package is
+        own = Path(str(importlib.resources.files("openread").joinpath(model.path)))
+        return verify_file(own, model.sha256, model.size, model.model_id)
     try:
         dist = importlib.metadata.distribution(model.distribution)
     except importlib.metadata.PackageNotFoundError as exc:
@@ -245,6 +262,8 @@ class ModelStore:
     """Word frequencies for correcting doubtful words (None: no correction)."""
     tesseract: TesseractModels | None = None
     """Line recognisers for the scripts PP-OCR lacks (None: PP-OCR's scripts only)."""
+    style: StyleModel | None = None
+    """The handwriting/printed line classifier (None: lines are not classified)."""
     symbol_index: dict[str, int] = field(init=False, repr=False)
     """Class index of every recognizer symbol (the inverse of ``charset``), built once."""
 
@@ -262,6 +281,7 @@ class ModelStore:
         tessdata: Path | None = None,
     ) -> ModelStore:
         from .pipeline.lexicon import Lexicon
+        from .pipeline.style import StyleModel
         from .scripts.tesseract import TesseractModels
 
         recognizer = OnnxModel(RECOGNIZER, threads)
@@ -276,6 +296,7 @@ class ModelStore:
             charset=charset,
             lexicon=Lexicon.load() if lexicon else None,
             tesseract=TesseractModels(tessdata) if scripts else None,
+            style=StyleModel.load(resolve(STYLE_CLASSIFIER)),
         )
 
     def warm_up(self) -> None:

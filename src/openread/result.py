@@ -114,7 +114,7 @@ class Block:
             raise ValueError("a block has at least one line")
 
 
-STAGES = ("decode", "detect", "recognize", "scriptid", "layout")
+STAGES = ("decode", "detect", "recognize", "scriptid", "style", "layout")
 """The engine's stages, in the order they run (the fields of ``StageTimings``)."""
 
 
@@ -124,12 +124,14 @@ class StageTimings:
     turned upright counts both passes). ``decode``: decoding and checking the image (or
     rendering the document page); ``detect``: text detection and line orientation;
     ``recognize``: the line recogniser; ``scriptid``: script identification and the second
-    recognisers; ``layout``: word splitting and the result tree."""
+    recognisers; ``style``: the handwriting/printed line classifier; ``layout``: word
+    splitting and the result tree."""
 
     decode: float = 0.0
     detect: float = 0.0
     recognize: float = 0.0
     scriptid: float = 0.0
+    style: float = 0.0
     layout: float = 0.0
 
     def items(self) -> tuple[tuple[str, float], ...]:

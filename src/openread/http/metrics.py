@@ -43,7 +43,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 WORD_BUCKETS = (0, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
 STAGES = ("queue", "body", *ENGINE_STAGES)
 """Stages timed per request: admission queue wait, body read / URL fetch, then the engine's
-own (``result.StageTimings``: decode, detect, recognize, scriptid, layout). A document page
+own (``result.StageTimings``: decode, detect, recognize, scriptid, style, layout). A document page
 (v3.x jobs, ``syncAnalyze``) observes the engine's stages once per page."""
 JOB_STATES = ("notStarted", "running", "succeeded", "failed")
 

@@ -126,6 +126,7 @@ def _line(line: LineWords, width: int, height: int) -> Line:
         polygon=_quad(_part(line.quad, line.extent), width, height),
         words=words,
         script=line.script,
+        appearance=line.appearance,
     )
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..models import ModelStore
+from ..result import Appearance
 from .lexicon import CorrectOptions, Lexicon, case_like, ctc_log_likelihoods
 from .orient import LineCrop, OrientedRegion
 
@@ -91,6 +92,8 @@ class RecognizedLine:
     ink: npt.NDArray[np.bool_] | None = None
     """Shape (h, w) bool: which pixels of the crop, scaled to a fixed height, hold ink (see
     ``ink_mask``), so that words can be fitted to their ink; ``None`` when unknown."""
+    appearance: Appearance | None = None
+    """Handwritten or not, once the style stage has classified the line (``None`` before)."""
 
     @property
     def text(self) -> str:

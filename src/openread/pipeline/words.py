@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ..result import Appearance
 from ..scripts import script
 from .recognize import Char, RecognizedLine
 
@@ -78,6 +79,8 @@ class LineWords:
     script: str = ""
     """ISO 15924 code of the line's script (``""``: unknown)."""
     extent: Extent = Extent()
+    appearance: Appearance | None = None
+    """Handwritten or not (see ``pipeline.style``; ``None``: not classified)."""
 
     @property
     def text(self) -> str:
@@ -199,8 +202,9 @@ def split_words(line: RecognizedLine) -> LineWords:
     else:
         words = _split_words(line).words
     if line.ink is None:
-        return LineWords(line.quad, words, line.script)
-    return _fit_line(line.quad, words, line.ink, line.script)
+        return LineWords(line.quad, words, line.script, appearance=line.appearance)
+    fitted = _fit_line(line.quad, words, line.ink, line.script)
+    return dataclasses.replace(fitted, appearance=line.appearance)
 
 
 def _fit_line(
