@@ -100,6 +100,12 @@ def _pages_read(server: ServerProcess) -> float:
     return sum(s.value for s in family.samples if s.name == "openread_pages_read_total")
 
 
+def _jobs_in_state(server: ServerProcess, state: str) -> float:
+    text = httpx.get(server.url("/metrics", ""), timeout=10).text
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == "openread_jobs"]
+    return sum(s.value for s in family.samples if s.labels["state"] == state)
+
+
 def test_restarted_job_goes_on_from_its_first_unread_page(tmp_path: Path) -> None:
     """Stopped after some pages were read, the job is not read again from its first page on
     the next start: only the rest is read (the server's page counter), and the result is the
@@ -194,6 +200,9 @@ def test_two_replicas_share_redis(tmp_path: Path, redis_url: str) -> None:
             assert body["status"] == "succeeded"
             (page,) = body["analyzeResult"]["readResults"]  # type: ignore[index]
             assert texts(page)[0] == "Page number 2"
+            for replica in (first, second):  # the shared store's counts, on either replica
+                assert _jobs_in_state(replica, "succeeded") == 1
+                assert _jobs_in_state(replica, "running") == 0
         finally:
             second.stop()
     finally:
