@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .models import ModelStore
-from .pipeline import decode, detect, layout, orient, recognize, words
+from .pipeline import calibrate, decode, detect, layout, orient, recognize, words
 from .pipeline.decode import ImageInput
 from .result import ReadResult
 from .scripts import scriptid
@@ -115,7 +115,10 @@ class Engine:
                 for line in upright
             )
         split = [words.split_words(line) for line in lines]
-        return layout.build(split, image.width, image.height, self.settings.model_version)
+        result = layout.build(split, image.width, image.height, self.settings.model_version)
+        if self.settings.calibrate:  # last: it changes confidences only, after every decision
+            result = calibrate.calibrate(result, self.models.lexicon)
+        return result
 
     def _read_lines(
         self, pixels: npt.NDArray[np.uint8], hint: tuple[Script, ...], turn: int = 0
