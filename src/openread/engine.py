@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .models import ModelStore
-from .pipeline import calibrate, decode, detect, layout, orient, recognize, words
+from .pipeline import calibrate, decode, detect, layout, numbers, orient, recognize, words
 from .pipeline.decode import ImageInput
 from .result import ReadResult
 from .scripts import scriptid
@@ -114,6 +114,8 @@ class Engine:
                 )
                 for line in upright
             )
+        if self.settings.numbers:
+            lines = numbers.fix_lines(lines)
         split = [words.split_words(line) for line in lines]
         result = layout.build(split, image.width, image.height, self.settings.model_version)
         if self.settings.calibrate:  # last: it changes confidences only, after every decision
