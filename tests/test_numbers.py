@@ -79,6 +79,15 @@ def test_a_temperature_column_keeps_its_c() -> None:
     assert texts(fix_lines(lines)) == page
 
 
+def test_dates_and_times() -> None:
+    page = [*RECEIPT, "04/03/201815:41:52", "Time: 17 21:00", "25-03-18 18:47 SH01"]
+    out = texts(fix_lines([line(t) for t in page]))
+    assert out[-3:] == ["04/03/2018 15:41:52", "Time: 17:21:00", "25-03-18 18:47 SH01"]
+    # not a time: a 24 before the minutes, and no money page for the lost colon
+    assert texts(fix_lines([line("Time: 24 21:00")])) == ["Time: 24 21:00"]
+    assert texts(fix_lines([line("Time: 17 21:00")])) == ["Time: 17 21:00"]
+
+
 def test_amount_rules_need_a_money_page() -> None:
     lines = [line("Room 170.0C"), line("0 00")]
     assert texts(fix_lines(lines)) == ["Room 170.0C", "0 00"]

@@ -168,7 +168,7 @@ def _colon_spaces(line: RecognizedLine) -> RecognizedLine:
 
 
 _DATE_TIME = re.compile(r"(?<!\d)(\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d)(\d{1,2}:\d\d)")
-_TIME_SPACE = re.compile(r"(?<![\d:.])(\d{1,2}) (\d\d:\d\d)(?![\d:])")
+_TIME_SPACE = re.compile(r"(?<![^\s:])(\d{1,2}) (\d\d:\d\d)(?![\d:])")
 
 
 def _insert(line: RecognizedLine, index: int, text: str) -> RecognizedLine:
