@@ -66,8 +66,19 @@ def test_receipt_amounts_are_fixed(read: str, fixed: str) -> None:
 
 @pytest.mark.parametrize(
     "word",
-    ["COFFEE", "OK", "CO.LTD", "C.O.D", "O.50", "ZERO", "24.0", "No:03c", "1,234", "A0 00"]
-    + ["12 345"],
+    [
+        "COFFEE",
+        "OK",
+        "CO.LTD",
+        "C.O.D",
+        "O.50",
+        "ZERO",
+        "24.0",
+        "No:03c",
+        "1,234",
+        "A0 00",
+        "12 345",
+    ],
 )
 def test_real_words_are_left_alone_on_a_receipt(word: str) -> None:
     lines = [line(t) for t in [*RECEIPT, word]]
