@@ -109,6 +109,8 @@ class SubsetSummary:
     bow: MatchCounts
     sticky: MatchCounts | None
     calibration: Calibration | None
+    calibration_halves: tuple[Calibration | None, Calibration | None]
+    """The ECE counts of the fit and the check half (see ``calibration_half``)."""
     latencies_ms: tuple[float, ...]
     images: int
     errors: int
@@ -224,9 +226,16 @@ def _unit(pages: Sequence[GtPage]) -> str | None:
     return "/".join(sorted(units)) if units else None
 
 
+def calibration_half(names: Sequence[str]) -> dict[str, bool]:
+    """Image name -> whether it is in the half openread's confidence map was fitted on (the
+    images sorted by name, even positions; ``bench/calibrate.py`` splits the same way)."""
+    return {name: k % 2 == 0 for k, name in enumerate(sorted(names))}
+
+
 def summarise(pages: Sequence[GtPage], records: Sequence[ImageRecord]) -> SubsetSummary:
     """Totals of one engine over one subset (counts summed over images, then divided)."""
     ok = [r for r in records if r.error is None]
+    fit = calibration_half([r.image for r in records])
     return SubsetSummary(
         subset=records[0].subset,
         engine=records[0].engine,
@@ -237,6 +246,10 @@ def summarise(pages: Sequence[GtPage], records: Sequence[ImageRecord]) -> Subset
         bow=_sum_optional(r.score.bow for r in records) or MatchCounts(),
         sticky=_sum_optional(r.score.sticky for r in records),
         calibration=_sum_optional(r.score.calibration for r in records),
+        calibration_halves=(
+            _sum_optional(r.score.calibration for r in records if fit[r.image]),
+            _sum_optional(r.score.calibration for r in records if not fit[r.image]),
+        ),
         latencies_ms=tuple(r.prediction.seconds * 1000.0 for r in ok),
         images=len(records),
         errors=len(records) - len(ok),
@@ -347,11 +360,40 @@ TABLE_NOTE = (
 
 
 def render_table(summaries: Sequence[SubsetSummary]) -> str:
-    """The markdown table, one row per subset x engine, and a one-line legend."""
+    """The markdown table, one row per subset x engine, and a one-line legend; then the ECE
+    of each half of the word subsets."""
     rows = [TABLE_HEADER, tuple("---" for _ in TABLE_HEADER)]
     rows += [tuple(table_row(s)) for s in summaries]
     body = "\n".join("| " + " | ".join(row) + " |" for row in rows)
-    return body + "\n\n" + TABLE_NOTE
+    return body + "\n\n" + TABLE_NOTE + _halves_table(summaries)
+
+
+def _halves_table(summaries: Sequence[SubsetSummary]) -> str:
+    rows = [
+        (s, fit, check)
+        for s in summaries
+        for fit, check in [s.calibration_halves]
+        if fit is not None or check is not None
+    ]
+    if not rows:
+        return ""
+    lines = [
+        "| subset | engine | words fit / check | ECE fit half | ECE check half |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for s, fit, check in rows:
+        words = f"{fit.total if fit else 0} / {check.total if check else 0}"
+        lines.append(
+            f"| {s.subset} | {s.engine} | {words} | {_fmt(fit.ece if fit else None)} "
+            f"| {_fmt(check.ece if check else None)} |"
+        )
+    return "\n\n" + "\n".join(lines) + "\n\n" + HALVES_NOTE
+
+
+HALVES_NOTE = (
+    "ECE by half: openread's confidence map was fitted on the fit half of icdar15 and funsd "
+    "(images sorted by name, even positions) and never saw the check half (odd positions)."
+)
 
 
 def _counts_json(m: MatchCounts | None) -> dict[str, float] | None:
@@ -397,6 +439,11 @@ def score_json(score: PageScore | SubsetSummary) -> dict[str, Any]:
     }
 
 
+def _halves_json(s: SubsetSummary) -> dict[str, Any]:
+    fit, check = s.calibration_halves
+    return {"fit": _calibration_json(fit), "check": _calibration_json(check)}
+
+
 def record_json(record: ImageRecord) -> dict[str, Any]:
     return {
         "image": record.image,
@@ -415,6 +462,7 @@ def summary_json(s: SubsetSummary) -> dict[str, Any]:
         "engine": s.engine,
         "unit": s.unit,
         **score_json(s),
+        "calibration_halves": _halves_json(s),
         "latency_ms": {
             "median": statistics.median(s.latencies_ms) if s.latencies_ms else None,
             "p95": _percentile(s.latencies_ms, 95),

@@ -39,8 +39,10 @@ def _check_counts(counts: dict[str, float] | None) -> None:
 
 def test_table_has_one_row_per_subset_and_engine(sample_run: tuple[str, Any]) -> None:
     table, _ = sample_run
-    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    first, *others = table.split("\n\n")  # the main table; then its legend, the ECE halves
+    rows = [line for line in first.splitlines() if line.startswith("| ")]
     assert rows[0] == "| " + " | ".join(TABLE_HEADER) + " |"
+    assert any(part.startswith("| subset | engine | words fit / check") for part in others)
     body = [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:]]
     assert [(r[0], r[1]) for r in body] == [(s, e) for s in SUBSETS for e in ENGINES]
     assert all(len(r) == len(TABLE_HEADER) for r in body)

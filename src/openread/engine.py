@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .models import ModelStore
-from .pipeline import decode, detect, layout, orient, recognize, style, words
+from .pipeline import calibrate, decode, detect, layout, numbers, orient, recognize, style, words
 from .pipeline.decode import ImageInput
 from .result import STAGES, ReadResult, StageTimings
 from .scripts import scriptid
@@ -126,8 +126,12 @@ class Engine:
                 for line in upright
             )
         with clock("layout"):
+            if self.settings.numbers:
+                lines = numbers.fix_lines(lines)
             split = [words.split_words(line) for line in lines]
             result = layout.build(split, image.width, image.height, self.settings.model_version)
+            if self.settings.calibrate:  # last: it changes confidences only, after every decision
+                result = calibrate.calibrate(result, self.models.lexicon)
         return dataclasses.replace(result, timings=clock.timings())
 
     def _read_lines(

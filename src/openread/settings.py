@@ -25,6 +25,8 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_MODEL_VERSION | 2023-10-01 | ``modelVersion`` reported on the wire |
 | OPENREAD_LEXICON | true | correct doubtful words against word lists (en, fr, de, es, it, pt, nl); false = the recogniser's raw reading |
 | OPENREAD_SCRIPTS | true | read scripts PP-OCR lacks (Cyrillic, Arabic, Hebrew, Indic, Hangul, Thai ...) with Tesseract script models; false = PP-OCR's scripts only |
+| OPENREAD_CALIBRATE | true | word confidences are calibrated (a word at 0.8 is right about 80 % of the time; see ``pipeline/calibrate.py``); false = the recogniser's raw mean character probability |
+| OPENREAD_NUMBERS | true | read numbers with their context: on a receipt's page a ``C``/``O`` that makes an amount is a zero (``170.0C``), a decimal comma among points a point, a lost point restored (``0 00``); spaces around a colon where the ink shows them (see ``pipeline/numbers.py``); false = off |
 | OPENREAD_TESSDATA | (Debian's directory) | directory holding the Tesseract ``<Script>.traineddata`` files |
 | OPENREAD_LOG_LEVEL | info | log level of the server |
 | OPENREAD_LENIENT_FEATURES | false | a 4.0 ``analyze`` asking ``read`` plus features openread lacks (caption, tags, objects, people, smartCrops, denseCaptions) answers 200 with ``readResult`` only instead of Azure's 400 |
@@ -112,6 +114,8 @@ class Settings:
     model_version: str = "2023-10-01"
     lexicon: bool = True
     scripts: bool = True
+    calibrate: bool = True
+    numbers: bool = True
     tessdata: Path | None = None
     log_level: str = "info"
     lenient_features: bool = False
@@ -241,6 +245,8 @@ class Settings:
             model_version=get("MODEL_VERSION") or base.model_version,
             lexicon=flag("LEXICON", base.lexicon),
             scripts=flag("SCRIPTS", base.scripts),
+            calibrate=flag("CALIBRATE", base.calibrate),
+            numbers=flag("NUMBERS", base.numbers),
             tessdata=path("TESSDATA"),
             log_level=(get("LOG_LEVEL") or base.log_level).lower(),
             lenient_features=flag("LENIENT_FEATURES", base.lenient_features),
