@@ -27,13 +27,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .accuracy import REPO, default_data_dir, load_subset
+from .accuracy import REPO, calibration_half, default_data_dir, load_subset
 from .metrics import CAL_BINS, Region, drop_dont_care, match_regions, texts_agree
+
+if TYPE_CHECKING:
+    from openread import ReadResult
 
 MAP_FILE = REPO / "src" / "openread" / "pipeline" / "calibration_map.py"
 DEFAULT_SUBSETS = ("icdar15", "funsd")
@@ -62,9 +65,18 @@ def _cjk(sample: Sample) -> bool:
     return any(is_cjk(ch) for ch in sample.text)
 
 
-def _halves(names: Sequence[str]) -> dict[str, bool]:
-    """Image name -> whether it is in the fit half (even positions in name order)."""
-    return {name: k % 2 == 0 for k, name in enumerate(sorted(names))}
+def labelled_words(result: ReadResult, items: Sequence[Region]) -> list[tuple[int, bool]]:
+    """``(index into result.words, right)`` for each word of ``result`` that is
+    not don't-care against the ground-truth ``items``, in order; right = an end-to-end match
+    (as bench.metrics scores it)."""
+    words = [
+        Region(tuple((float(p.x), float(p.y)) for p in w.polygon), w.text, confidence=k)
+        for k, w in enumerate(result.words)
+    ]
+    kept = drop_dont_care(words, items)
+    pairs = match_regions(kept, [g for g in items if not g.ignore])
+    right = {int(p.confidence or 0) for p, g in pairs if texts_agree(p.text, g.text)}
+    return [(int(region.confidence or 0), int(region.confidence or 0) in right) for region in kept]
 
 
 def collect(data: Path, subsets: Sequence[str], threads: int) -> list[Sample]:
@@ -79,31 +91,25 @@ def collect(data: Path, subsets: Sequence[str], threads: int) -> list[Sample]:
     samples: list[Sample] = []
     for subset in subsets:
         pages = [p for p in load_subset(data, subset) if p.granularity == "word" and p.items]
-        halves = _halves([p.image.name for p in pages])
+        halves = calibration_half([p.image.name for p in pages])
         for page in pages:
             result = engine.read(page.image.read_bytes())
             rows = word_features(result, engine.models.lexicon, FEATURES)
-            words = [
-                Region(tuple((float(p.x), float(p.y)) for p in w.polygon), w.text, confidence=k)
-                for k, w in enumerate(result.words)
-            ]
-            kept = drop_dont_care(words, page.items)
-            pairs = match_regions(kept, [g for g in page.items if not g.ignore])
-            right = {int(p.confidence or 0) for p, g in pairs if texts_agree(p.text, g.text)}
-            for region in kept:
-                k = int(region.confidence or 0)
+            labelled = labelled_words(result, page.items)
+            for k, right in labelled:
+                word = result.words[k]
                 samples.append(
                     Sample(
                         subset,
                         page.image.name,
                         halves[page.image.name],
                         tuple(rows[k]),
-                        result.words[k].confidence,
-                        k in right,
-                        region.text,
+                        word.confidence,
+                        right,
+                        word.text,
                     )
                 )
-            print(f"{subset} {page.image.name}: {len(kept)} words", file=sys.stderr)
+            print(f"{subset} {page.image.name}: {len(labelled)} words", file=sys.stderr)
     return samples
 
 

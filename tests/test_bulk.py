@@ -52,6 +52,19 @@ def _bulk(args: list[str], log: Path, env: dict[str, str] | None = None) -> subp
         )
 
 
+def _kill_after_two_rows(args: list[str], out: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start ``openread bulk args`` and SIGKILL its process group once ``out`` holds 2 rows."""
+    proc = _bulk(args, log)
+    deadline = time.monotonic() + 180
+    while sum(1 for _ in read_rows(out)) < 2:
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return proc
+
+
 def test_bulk_reads_every_input_and_reports_errors(eval_data: Path, tmp_path: Path) -> None:
     good, broken = _inputs(eval_data, tmp_path / "in", 3)
     missing = tmp_path / "missing.jpg"
@@ -85,14 +98,7 @@ def test_bulk_resumes_after_kill(eval_data: Path, tmp_path: Path) -> None:
     good, broken = _inputs(eval_data, tmp_path / "in", 6)
     out = tmp_path / "out"
     args = [str(tmp_path / "in"), "--out", str(out), "--processes", "1"]
-    proc = _bulk(args, tmp_path / "log")
-    deadline = time.monotonic() + 180
-    while sum(1 for _ in read_rows(out)) < 2:
-        assert proc.poll() is None, (tmp_path / "log").read_text()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc = _kill_after_two_rows(args, out, tmp_path / "log")
     before = [row.source for row in read_rows(out)]
     assert 2 <= len(before) < len(good) + len(broken), "the kill came too late to test resume"
     assert proc.returncode == -signal.SIGKILL
@@ -153,14 +159,7 @@ def test_document_resumes_page_by_page(tmp_path: Path) -> None:
     (folder / "scan.tif").write_bytes(tiff_bytes(6))
     out = tmp_path / "out"
     args = [str(folder), "--out", str(out), "--processes", "1", "--format", "jsonl"]
-    proc = _bulk(args, tmp_path / "log")
-    deadline = time.monotonic() + 180
-    while sum(1 for _ in read_rows(out)) < 2:
-        assert proc.poll() is None, (tmp_path / "log").read_text()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_after_two_rows(args, out, tmp_path / "log")
     before = [row.page for row in read_rows(out)]
     assert 2 <= len(before) < 6, "the kill came too late to test resume"
     again = _bulk(args, tmp_path / "log2")

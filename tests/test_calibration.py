@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bench.accuracy import load_subset
-from bench.calibrate import ece
-from bench.metrics import Region, drop_dont_care, match_regions, texts_agree
+from bench.calibrate import ece, labelled_words
 
 from openread import Engine
 from openread.pipeline.calibrate import FEATURES, LogisticMap, calibrate, default_map
@@ -74,18 +73,10 @@ def test_funsd_check_half_is_calibrated(
     for page in pages:
         raw = raw_engine.read(page.image.read_bytes())
         calibrated = calibrate(raw, engine.models.lexicon)
-        words = [
-            Region(tuple((float(p.x), float(p.y)) for p in w.polygon), w.text, confidence=k)
-            for k, w in enumerate(raw.words)
-        ]
-        kept = drop_dont_care(words, page.items)
-        pairs = match_regions(kept, [g for g in page.items if not g.ignore])
-        hits = {int(p.confidence or 0) for p, g in pairs if texts_agree(p.text, g.text)}
-        for region in kept:
-            k = int(region.confidence or 0)
+        for k, hit in labelled_words(raw, page.items):
             confidences["raw"].append(raw.words[k].confidence)
             confidences["calibrated"].append(calibrated.words[k].confidence)
-            right.append(float(k in hits))
+            right.append(float(hit))
     assert len(right) > 500
     y = np.array(right)
     raw_ece = ece(np.array(confidences["raw"]), y)
