@@ -1,7 +1,8 @@
 """``openread bulk`` on eval-data images mixed with broken files: every row, the error rows,
 the Parquet output, and resume after a SIGKILL mid-run (no duplicate, no lost row); PDF and
 multi-page TIFF inputs as one row per page (a broken page is an error row, resume is per page);
-the JSONL-only output; inputs in an S3 bucket (a real S3-speaking server, moto's, on loopback)."""
+the JSONL-only output; inputs in an S3 bucket and an output directory in one (a real
+S3-speaking server, moto's, on loopback), resumed after a SIGKILL there too."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pypdfium2
@@ -55,11 +58,7 @@ def _bulk(args: list[str], log: Path, env: dict[str, str] | None = None) -> subp
 def _kill_after_two_rows(args: list[str], out: Path, log: Path) -> subprocess.Popen[bytes]:
     """Start ``openread bulk args`` and SIGKILL its process group once ``out`` holds 2 rows."""
     proc = _bulk(args, log)
-    deadline = time.monotonic() + 180
-    while sum(1 for _ in read_rows(out)) < 2:
-        assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_for_rows(proc, out, log, 2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     return proc
@@ -92,6 +91,14 @@ def test_bulk_reads_every_input_and_reports_errors(eval_data: Path, tmp_path: Pa
     assert again.wait(timeout=120) == 0
     assert "6 already done, 0 read, 0 failed" in (tmp_path / "log2").read_text()
     assert pq.read_table(out / "rows.parquet").num_rows == len(table)
+
+
+def _wait_for_rows(proc: subprocess.Popen[bytes], out: str | Path, log: Path, rows: int) -> None:
+    deadline = time.monotonic() + 180
+    while sum(1 for _ in read_rows(out)) < rows:
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def test_bulk_resumes_after_kill(eval_data: Path, tmp_path: Path) -> None:
@@ -186,18 +193,24 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
-def test_inputs_from_s3(eval_data: Path, tmp_path: Path, s3_endpoint: str) -> None:
+_S3_CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def _s3_client(endpoint: str) -> Any:
     import boto3
 
-    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    env = clean_env(AWS_ENDPOINT_URL=s3_endpoint, AWS_DEFAULT_REGION="us-east-1", **creds)
-    client = boto3.client(
+    return boto3.client(
         "s3",
-        endpoint_url=s3_endpoint,
+        endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def test_inputs_from_s3(eval_data: Path, tmp_path: Path, s3_endpoint: str) -> None:
+    env = clean_env(AWS_ENDPOINT_URL=s3_endpoint, AWS_DEFAULT_REGION="us-east-1", **_S3_CREDS)
+    client = _s3_client(s3_endpoint)
     client.create_bucket(Bucket="scans")
     good = sorted((eval_data / "icdar15" / "images").glob("*.jpg"))[:2]
     for path in good:
@@ -242,3 +255,64 @@ def test_done_knows_complete_and_partial_sources() -> None:
         "bad.png": None,
         "all.tif": None,
     }
+
+
+def test_output_to_s3_resumes_after_kill(
+    eval_data: Path, tmp_path: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out s3://...``: the journal is uploaded in parts (here every 2 rows, so the kill
+    lands between parts; the default is in ``output``), the re-run reads only what no part
+    holds, and ``rows.parquet`` in the bucket has every page of every input exactly once."""
+    from openread.bulk.inputs import forget_stores
+
+    s3 = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_DEFAULT_REGION": "us-east-1", **_S3_CREDS}
+    for name, value in s3.items():
+        monkeypatch.setenv(name, value)  # this process reads the bucket's journal too
+    forget_stores()
+    client = _s3_client(s3_endpoint)
+    client.create_bucket(Bucket="results")
+    folder = tmp_path / "in"
+    good, broken = _inputs(eval_data, folder, 4)
+    (folder / "scan.tif").write_bytes(tiff_bytes(4))
+    out = "s3://results/runs/one"
+    patched = (
+        "import importlib, sys; o = importlib.import_module('openread.bulk.output'); "
+        "o.STORE_FLUSH_ROWS = 2; "
+        "from openread.cli import main; sys.exit(main())"
+    )
+    command = [sys.executable, "-c", patched, "bulk", str(folder), "--out", out]
+    command += ["--processes", "1", "--no-progress"]
+    log = tmp_path / "log"
+    with log.open("ab") as handle:
+        proc = subprocess.Popen(
+            command, stdout=handle, stderr=subprocess.STDOUT, env=clean_env(**s3),
+            start_new_session=True,
+        )  # fmt: skip
+    _wait_for_rows(proc, out, log, 2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = [(row.source, row.page) for row in read_rows(out)]
+    expected = len(good) + len(broken) + 4
+    assert 2 <= len(before) < expected, "the kill came too late to test resume"
+    again = _bulk([str(folder), "--out", out], tmp_path / "log2", clean_env(**s3))
+    assert again.wait(timeout=240) == 0, (tmp_path / "log2").read_text()
+    summary = (tmp_path / "log2").read_text()
+    assert f"{expected - len(before)} read" in summary, summary
+    assert "-> s3://results/runs/one/rows.parquet" in summary
+    body = client.get_object(Bucket="results", Key="runs/one/rows.parquet")["Body"].read()
+    table = pq.read_table(io.BytesIO(body)).to_pylist()
+    keys = [(row["source"], row["page"]) for row in table]
+    assert len(keys) == len(set(keys)) == expected
+    assert set(before) <= set(keys)
+    tiff = sorted(row["page"] for row in table if row["source"].endswith("scan.tif"))
+    assert tiff == [1, 2, 3, 4]
+    for path in good:
+        (row,) = [r for r in table if r["source"] == str(path)]
+        assert row["error_code"] is None
+        assert row["text"]
+        assert (row["width"], row["height"]) == (1280, 720)
+    errors = {r["source"]: r["error_code"] for r in table if r["error_code"] is not None}
+    assert errors == {str(broken[0]): "InvalidImageFormat", str(broken[1]): "InvalidRequest"}
+    listed = client.list_objects_v2(Bucket="results", Prefix="runs/one/journal/")["Contents"]
+    assert len(listed) >= 2  # parts from both runs
+    forget_stores()

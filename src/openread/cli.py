@@ -76,7 +76,9 @@ def _add_bulk(bulk: argparse.ArgumentParser) -> None:
     bulk.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="files, directories, globs or manifests"
     )
-    bulk.add_argument("--out", type=Path, required=True, help="output directory")
+    bulk.add_argument(
+        "--out", required=True, help="output directory, or an object-store URI (s3://bucket/prefix)"
+    )
     bulk.add_argument(
         "--format",
         choices=("parquet", "jsonl"),

@@ -8,7 +8,9 @@ resumable, written as Parquet or JSONL.
 Every image, and every page of a PDF or multi-page TIFF, becomes one row (``output.Row``) in
 ``out/rows.jsonl`` (fsync'd after each row) and, at the end, ``out/rows.parquet`` (not with
 ``format="jsonl"``). What is already in the output is skipped page by page, so re-running the
-same call resumes after a crash or a kill without duplicate or lost rows.
+same call resumes after a crash or a kill without duplicate or lost rows. ``out`` may be an
+object-store URI (``s3://bucket/prefix``): the journal is then uploaded in parts
+(``output``'s docstring) and ``rows.parquet`` written there at the end.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from pathlib import Path
 
 from ..parallel import bulk_plan
 from ..settings import Settings
-from .inputs import expand
-from .output import FORMATS, JOURNAL, Journal, Row, done, finish, read_rows
+from .inputs import expand, is_uri
+from .output import FORMATS, JOURNAL, Out, Row, done, finish, open_journal, read_rows
 
 __all__ = ["Row", "Summary", "bulk", "iter_rows"]
 
@@ -38,14 +40,17 @@ class Summary:
     failed: int
     by_error: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-    parquet: Path | None = None
-    """None with the JSONL format (the rows are in ``journal``)."""
-    journal: Path | None = None
+    parquet: Out | None = None
+    """None with the JSONL format (the rows are in ``journal``); a URI (``str``) for an
+    object-store output."""
+    journal: Out | None = None
+    """``rows.jsonl``: the journal of a local output; for an object-store output, the one
+    file of every row written at the end with the JSONL format (else None)."""
 
 
 def iter_rows(
     inputs: Sequence[str],
-    out: str | Path,
+    out: Out,
     *,
     settings: Settings | None = None,
     processes: int | None = None,
@@ -55,12 +60,18 @@ def iter_rows(
     """Read every input page not yet in ``out`` and yield its rows as they are journalled.
     With ``ray`` (a cluster address or ``auto``) the reading runs on Ray Data, with
     ``processes`` actors (default 1 per thread budget) and ``batch_size`` sources a batch."""
-    tasks = _todo(expand(inputs), Path(out))
-    yield from _iter_rows(tasks, Path(out), settings=settings, processes=processes, ray=ray,
+    out = _output(out)
+    tasks = _todo(expand(inputs), out)
+    yield from _iter_rows(tasks, out, settings=settings, processes=processes, ray=ray,
                           batch_size=batch_size)  # fmt: skip
 
 
-def _todo(sources: list[str], out: Path) -> list[tuple[str, frozenset[int]]]:
+def _output(out: Out) -> Out:
+    """``out`` as a ``Path``, or as the URI string of an object-store output."""
+    return str(out) if is_uri(str(out)) else Path(out)
+
+
+def _todo(sources: list[str], out: Out) -> list[tuple[str, frozenset[int]]]:
     """The sources of ``sources`` not complete in ``out``, with their pages done."""
     finished = done(read_rows(out))
     tasks = []
@@ -74,7 +85,7 @@ def _todo(sources: list[str], out: Path) -> list[tuple[str, frozenset[int]]]:
 
 def _iter_rows(
     tasks: list[tuple[str, frozenset[int]]],
-    out: Path,
+    out: Out,
     *,
     settings: Settings | None,
     processes: int | None,
@@ -96,7 +107,7 @@ def _iter_rows(
         from . import ray as on_ray
 
         rows = on_ray.run(tasks, base.replace(threads=threads), ray, count, batch_size)
-    journal = Journal(out)
+    journal = open_journal(out)
     try:
         for row in rows:
             journal.write(row)
@@ -107,7 +118,7 @@ def _iter_rows(
 
 def bulk(
     inputs: Sequence[str],
-    out: str | Path,
+    out: Out,
     *,
     settings: Settings | None = None,
     processes: int | None = None,
@@ -128,7 +139,7 @@ def bulk(
     if output_format not in FORMATS:
         raise ValueError(f"output format must be one of {', '.join(FORMATS)}")
     started = time.perf_counter()
-    out = Path(out)
+    out = _output(out)
     sources = expand(inputs)
     tasks = _todo(sources, out)
     bar = None  # made at the first row: its monitor thread must not exist when workers fork
@@ -154,7 +165,12 @@ def bulk(
         seen.add(row.source)
     if bar is not None:
         bar.close()
-    parquet = finish(out) if output_format == "parquet" else None
+    written = finish(out, output_format)
+    parquet = written if output_format == "parquet" else None
+    if isinstance(out, Path):
+        journal: Out | None = out / JOURNAL
+    else:  # an object store's journal is its parts; rows.jsonl is written with that format
+        journal = written if output_format == "jsonl" else None
     return Summary(
         len(sources),
         len(sources) - len(tasks),
@@ -163,5 +179,5 @@ def bulk(
         dict(errors),
         time.perf_counter() - started,
         parquet,
-        out / JOURNAL,
+        journal,
     )

@@ -31,6 +31,7 @@ __all__ = [
     "forget_stores",
     "is_uri",
     "read_bytes",
+    "store_path",
     "stores_open",
 ]
 
@@ -73,6 +74,13 @@ def _split(uri: str) -> tuple[object, str, str]:
     scheme, _, rest = uri.partition("://")
     bucket = rest.split("/", 1)[0]
     return _store(f"{scheme}://{bucket}"), rest.rstrip("/"), scheme
+
+
+def store_path(uri: str) -> tuple[object, str]:
+    """``uri``'s file system (``pyarrow.fs.FileSystem``) and its path in it (``bucket/key``,
+    no trailing slash)."""
+    store, path, _ = _split(uri)
+    return store, path
 
 
 def read_bytes(source: str) -> bytes:
