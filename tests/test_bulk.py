@@ -316,3 +316,33 @@ def test_output_to_s3_resumes_after_kill(
     listed = client.list_objects_v2(Bucket="results", Prefix="runs/one/journal/")["Contents"]
     assert len(listed) >= 2  # parts from both runs
     forget_stores()
+
+
+def test_ray_plan_splits_documents_into_pages(tmp_path: Path) -> None:
+    """The Ray path's work items: a page each for a document the driver can open (the pages
+    already done left out), one for anything else; a batch's consecutive pages of one
+    document become one read of that document."""
+    from openread.bulk.ray import Item, _groups, plan
+    from openread.settings import Settings
+
+    (tmp_path / "scan.tif").write_bytes(tiff_bytes(5))
+    (tmp_path / "one.tif").write_bytes(tiff_bytes(1))
+    (tmp_path / "torn.pdf").write_bytes(b"%PDF-1.7 torn")
+    (tmp_path / "doc.pdf").write_bytes(_pdf_with_oversized_page())
+    scan, one, torn, doc = (
+        str(tmp_path / n) for n in ("scan.tif", "one.tif", "torn.pdf", "doc.pdf")
+    )
+    tasks = [(scan, frozenset({2})), ("a.jpg", frozenset[int]()), (one, frozenset[int]()),
+             (torn, frozenset[int]()), (doc, frozenset({1, 2, 3}) - {3})]  # fmt: skip
+    items = plan(tasks, Settings())
+    assert items == [
+        Item(scan, 1, 5), Item(scan, 3, 5), Item(scan, 4, 5), Item(scan, 5, 5),
+        Item("a.jpg", 0, 0), Item(one, 0, 0), Item(torn, 0, 0), Item(doc, 3, 3),
+    ]  # fmt: skip
+    every = frozenset(range(1, 6))
+    assert list(_groups(items[2:5] + items[:1])) == [
+        (scan, every - {4, 5}),
+        ("a.jpg", frozenset()),
+        (scan, every - {1}),
+    ]
+    assert list(_groups([Item(doc, 0, 0, (1, 2))])) == [(doc, frozenset({1, 2}))]

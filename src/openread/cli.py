@@ -5,7 +5,7 @@
     openread read IMAGE... [--json] [--language CODE] [--scripts] [--styles] [--overlay OUT.png]
     openread languages [--json]
     openread bulk INPUT... --out DIR [--format parquet|jsonl] [--processes N] [--threads N]
-                  [--ray ADDRESS] [--fork] [--no-progress]
+                  [--ray ADDRESS [--batch-size N]] [--fork] [--no-progress]
     openread --version
 
 ``serve`` starts the HTTP server; its flags override the ``OPENREAD_*`` environment
@@ -89,6 +89,9 @@ def _add_bulk(bulk: argparse.ArgumentParser) -> None:
     bulk.add_argument("--threads", type=int, help="thread budget (OPENREAD_THREADS)")
     bulk.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (or 'auto')")
     bulk.add_argument(
+        "--batch-size", type=int, default=4, help="pages (or images) per Ray batch (default 4)"
+    )
+    bulk.add_argument(
         "--fork",
         action="store_true",
         help="fork the workers from one loaded engine instead of spawning each (Linux)",
@@ -114,6 +117,7 @@ def _bulk(args: argparse.Namespace, err: TextIO) -> int:
             ray=args.ray,
             output_format=args.format,
             fork=args.fork,
+            batch_size=args.batch_size,
         )
     except (SettingsError, ValueError) as exc:
         err.write(f"openread: {exc}\n")

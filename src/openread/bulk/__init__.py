@@ -59,7 +59,8 @@ def iter_rows(
 ) -> Iterator[Row]:
     """Read every input page not yet in ``out`` and yield its rows as they are journalled.
     With ``ray`` (a cluster address or ``auto``) the reading runs on Ray Data, with
-    ``processes`` actors (default 1 per thread budget) and ``batch_size`` sources a batch."""
+    ``processes`` actors (default 1 per thread budget) and ``batch_size`` pages (or whole
+    images) a batch."""
     out = _output(out)
     tasks = _todo(expand(inputs), out)
     yield from _iter_rows(tasks, out, settings=settings, processes=processes, ray=ray,
@@ -97,7 +98,7 @@ def _iter_rows(
         return
     base = settings or Settings.from_env()
     count, threads = bulk_plan(base, processes)
-    if count > len(tasks):  # no idle worker loads an engine for nothing
+    if ray is None and count > len(tasks):  # no idle worker loads an engine for nothing
         count, threads = bulk_plan(base, len(tasks))
     if ray is None:
         from .local import run
@@ -127,15 +128,19 @@ def bulk(
     on_row: Callable[[Row], None] | None = None,
     output_format: str = "parquet",
     fork: bool = False,
+    batch_size: int = 4,
 ) -> Summary:
     """Read every image and document page of ``inputs`` (files, directories, globs,
     manifests, object-store URIs) into ``out``; the summary of this run. ``processes``
     defaults to ``parallel.bulk_plan``'s; ``output_format`` is one of ``output.FORMATS``;
     ``fork`` forks the local workers from one loaded engine instead of spawning each
-    (``bulk.local``).
+    (``bulk.local``); ``batch_size`` is the pages (or whole images) per Ray batch
+    (``bulk.ray``).
     ``read`` and ``failed`` count rows (pages), the progress bar sources."""
     import time
 
+    if batch_size < 1:
+        raise ValueError("batch size must be >= 1")
     if output_format not in FORMATS:
         raise ValueError(f"output format must be one of {', '.join(FORMATS)}")
     started = time.perf_counter()
@@ -147,7 +152,7 @@ def bulk(
     errors: Counter[str] = Counter()
     seen: set[str] = set()
     for row in _iter_rows(
-        tasks, out, settings=settings, processes=processes, ray=ray, batch_size=4
+        tasks, out, settings=settings, processes=processes, ray=ray, batch_size=batch_size
     ):
         if row.error_code is None:
             read += 1
