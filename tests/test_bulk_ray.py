@@ -22,7 +22,8 @@ from test_bulk import _pdf_with_oversized_page
 from test_documents import tiff_bytes
 
 pytest.importorskip("ray")
-pytestmark = [pytest.mark.evaldata, pytest.mark.slow]
+# Two bulk runs and a cluster start: more than the suite's 300 s on a loaded 2-core machine.
+pytestmark = [pytest.mark.evaldata, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _free_port() -> int:
@@ -45,7 +46,7 @@ def ray_cluster() -> Iterator[tuple[str, dict[str, str]]]:
             start = [ray, "start", "--head", "--num-cpus", "2", "--port", str(port)]
             start += ["--node-ip-address", "127.0.0.1", "--include-dashboard", "false"]
             start += ["--temp-dir", temp]
-            started = subprocess.run(start, check=False, env=env, capture_output=True, timeout=180)
+            started = subprocess.run(start, check=False, env=env, capture_output=True, timeout=120)
             if started.returncode == 0:
                 break
             subprocess.run(stop, check=False, env=env, capture_output=True, timeout=120)
