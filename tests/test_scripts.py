@@ -272,6 +272,7 @@ def test_every_tessdata_file_of_the_manifest_maps_to_a_script() -> None:
     models = {LATIN_MODEL}
     for s in SCRIPTS:
         models |= {s.tesseract_model, s.tesseract_language, s.tesseract_vertical}
+        models |= set(s.tesseract_companions)
     assert {f.name for f in TESSDATA_MANIFEST} <= models
 
 
