@@ -84,7 +84,7 @@ def test_cjk_minority_marks_cjk_words_on_pages_mostly_in_other_scripts() -> None
     # a Chinese page with one English word: nothing
     assert minority(_page(("新", "海", "特", "价"), ("OK",))) == [0, 0, 0, 0, 0]
     # punctuation is no letter: a page of digits and one CJK word is mostly CJK
-    assert minority(_page(("2024", "新"),)) == [0, 0]
+    assert minority(_page(("2024", "新"))) == [0, 0]
 
 
 def test_map_rejects_unknown_features() -> None:
