@@ -58,8 +58,9 @@ class Sample:
 
 def _cjk(sample: Sample) -> bool:
     """A word with a CJK character: the dev set has no ground truth for CJK text (icdar15's
-    annotators left its Chinese and Japanese signs unannotated, so every reading of them counts
-    as wrong), so such words are left out of the fit and reported apart."""
+    annotators left most of its Chinese and Japanese signs unannotated, not even ``###``, so
+    every reading of them counts as wrong). They are reported apart, and left out of the fit
+    unless the map has the feature that marks them (``cjk_minority``)."""
     from openread.pipeline.words import is_cjk
 
     return any(is_cjk(ch) for ch in sample.text)
@@ -220,12 +221,19 @@ def render(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _fitted(samples: Sequence[Sample], names: Sequence[str]) -> list[Sample]:
+    """The samples a map over ``names`` is fitted on: the fit half, without its CJK words
+    unless the map can tell them apart (``cjk_minority``)."""
+    cjk = "cjk_minority" in names
+    return [s for s in samples if s.fit and (cjk or not _cjk(s))]
+
+
 def fit(samples: Sequence[Sample], names: Sequence[str]) -> tuple[npt.NDArray[np.float64], float]:
     """The map over features ``names`` fitted on the fit half, subsets weighted equally."""
     from openread.pipeline.calibrate import FEATURES
 
     columns = [FEATURES.index(n) for n in names]
-    train = [s for s in samples if s.fit and not _cjk(s)]
+    train = _fitted(samples, names)
     x, y = _arrays(train, columns)
     counts = {sub: sum(s.subset == sub for s in train) for sub in {s.subset for s in train}}
     mean = len(train) / len(counts)
@@ -240,7 +248,8 @@ def write_map(
     samples: Sequence[Sample],
     rows: Sequence[dict[str, Any]],
 ) -> None:
-    fitted = [s for s in samples if s.fit and not _cjk(s)]
+    fitted = _fitted(samples, names)
+    which = "all words" if "cjk_minority" in names else "words without\nCJK characters"
     by_subset = sorted({s.subset for s in fitted})
     what = ", ".join(
         f"{sub} {len({s.image for s in fitted if s.subset == sub})} images / "
@@ -257,18 +266,26 @@ def write_map(
     text = (
         '"""The fitted word-confidence map (written by ``python -m bench.calibrate --write``;\n'
         "do not edit by hand). See ``calibrate.py`` for the features.\n\n"
-        "Fitted on the fit half (even positions of the images sorted by name), words without\n"
-        f"CJK characters, of: {what};\neach subset weighted equally, L2 penalty "
+        "Fitted on the fit half (even positions of the images sorted by name), "
+        f"{which}, of:\n{what};\neach subset weighted equally, L2 penalty "
         f"{L2}.\nRight = end-to-end match (IoU >= 0.5, texts agree loosely).\n"
         "Expected calibration error (10 bins) when it was written:\n\n"
         f"{table}\n"
         '"""\n\n'
-        f"FEATURES: tuple[str, ...] = {tuple(names)!r}\n"
-        f"WEIGHTS: tuple[float, ...] = {tuple(round(float(w), 6) for w in weights)!r}\n"
-        f"BIAS: float = {round(bias, 6)!r}\n"
+        + _tuple("FEATURES: tuple[str, ...]", [json.dumps(n) for n in names])
+        + _tuple("WEIGHTS: tuple[float, ...]", [repr(round(float(w), 6)) for w in weights])
+        + f"BIAS: float = {round(bias, 6)!r}\n"
     )
     MAP_FILE.write_text(text, "utf-8")
     print(f"map written to {MAP_FILE}", file=sys.stderr)
+
+
+def _tuple(target: str, items: Sequence[str]) -> str:
+    """``target = (items...)`` as ruff formats it: on one line when it fits in 100 columns."""
+    one = f"{target} = ({', '.join(items)})\n"
+    if len(one) <= 101:
+        return one
+    return f"{target} = (\n" + "".join(f"    {item},\n" for item in items) + ")\n"
 
 
 def _csv(text: str) -> list[str]:

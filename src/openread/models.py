@@ -128,6 +128,9 @@ TESSDATA_MANIFEST: tuple[TessdataFile, ...] = (
         "Ethiopic", "4856c53285f9dd28dd130228316cdd506a5172505c99f367d63d84e6467c15f4", 9_074_416
     ),
     TessdataFile(
+        "Fraktur", "ac985c3020e42986f8a19e07f1c1b501d47ed7d8e96de69f685bb907aa8db55c", 10_915_632
+    ),
+    TessdataFile(
         "Georgian", "8da5cc7e2af2c8da04d126ab1f2604904305e548bc3fc20d3c0bae6d519ca013", 6_949_865
     ),
     TessdataFile(

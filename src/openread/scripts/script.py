@@ -50,6 +50,11 @@ class Script:
     tesseract_language: str | None = None
     """A Tesseract language pack read together with the script model when it is installed
     (the script's most used language: its dictionary corrects many words)."""
+    tesseract_companions: tuple[str, ...] = ()
+    """Models read together with (after) the script model where they are installed: Tesseract
+    then reads each word with the model that is surest of it. For Greek, whose printed lines
+    (classical commentaries, editions) mix in words in Latin letters, roman or Fraktur: the
+    Greek model alone reads those as Greek look-alikes (``Ρεϊῃί`` for ``heißt``)."""
 
     def contains(self, char: str) -> bool:
         code = ord(char)
@@ -79,7 +84,10 @@ SCRIPTS: tuple[Script, ...] = (
     Script("Hani", "Han", None, ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)),
            ("zh", "zh-Hans", "zh-Hant")),
     Script("Jpan", "Japanese", None, ((0x3040, 0x30FF), (0x31F0, 0x31FF)), ("ja",)),
-    Script("Grek", "Greek", "Greek", ((0x370, 0x3FF), (0x1F00, 0x1FFF)), ("el", "grc")),
+    Script(
+        "Grek", "Greek", "Greek", ((0x370, 0x3FF), (0x1F00, 0x1FFF)), ("el", "grc"),
+        tesseract_companions=("Fraktur", "eng"),
+    ),
     Script(
         "Cyrl", "Cyrillic", "Cyrillic",
         ((0x400, 0x52F), (0x1C80, 0x1C8F), (0x2DE0, 0x2DFF), (0xA640, 0xA69F)),

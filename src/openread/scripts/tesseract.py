@@ -96,13 +96,15 @@ class TesseractModels:
     def model(self, script: Script) -> str:
         """The Tesseract language string that reads ``script``: its script model, after its
         main language's pack when that is installed (``rus+Cyrillic``: the pack's dictionary
-        fixes many words, the script model reads the rest)."""
+        fixes many words, the script model reads the rest), then its installed companions
+        (``Greek+Fraktur+eng``)."""
         if script.tesseract_model is None:
             raise ValueError(f"{script.code} is read by PP-OCR, not Tesseract")
         pack = script.tesseract_language
-        if pack is not None and pack in self._installed:
-            return f"{pack}+{script.tesseract_model}"
-        return script.tesseract_model
+        names = [pack] if pack is not None and pack in self._installed else []
+        names.append(script.tesseract_model)
+        names += [name for name in script.tesseract_companions if name in self._installed]
+        return "+".join(names)
 
     def load(self, model: str) -> Any:
         """The loaded ``TessBaseAPI`` of ``model`` (one or more ``+``-joined model names);
