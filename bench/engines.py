@@ -6,6 +6,8 @@ engines alike, as openread decodes the bytes itself.
 
 * ``openread``: ``openread.Engine`` with ``Settings(threads=N)`` and relaxed size limits (the
   ``lines_*`` crops are below Azure's 50 px minimum side); it reads the bytes.
+  ``openread-fast`` is the ``fast`` profile (PP-OCRv6 tiny detector and recogniser),
+  ``openread-cascade`` the default with the recogniser cascade on (``OPENREAD_CASCADE``).
 * ``rapidocr``: RapidOCR 3.10's default pipeline (PP-OCRv6 det/rec, line classifier on), word
   boxes on; it gets the EXIF-transposed image as a BGR array. ``rapidocr-merged`` is the same
   run with its word pieces merged into the space-separated tokens of its lines.
@@ -119,12 +121,24 @@ class OpenReadEngine:
     """openread in-process; ``scripts=False`` is PP-OCR alone (no script identification, no
     Tesseract script models): what the scripts cost on Latin pages."""
 
-    def __init__(self, threads: int, scripts: bool = True) -> None:
+    def __init__(
+        self,
+        threads: int,
+        scripts: bool = True,
+        *,
+        profile: str = "default",
+        cascade: bool = False,
+        name: str | None = None,
+    ) -> None:
         import openread
 
-        self.name = "openread" if scripts else "openread-noscripts"
+        self.name = name or ("openread" if scripts else "openread-noscripts")
         settings = openread.Settings(
-            threads=threads, limits=openread.ImageLimits(relaxed=True), scripts=scripts
+            threads=threads,
+            limits=openread.ImageLimits(relaxed=True),
+            scripts=scripts,
+            profile=profile,
+            cascade=cascade,
         )
         self._engine = openread.Engine.load(settings)
         self._engine.warm_up()  # as the server does at start: every model loaded and run once
@@ -335,6 +349,10 @@ ENGINE_NAMES = ("openread", "rapidocr", "tesseract")
 _FACTORIES: dict[str, Callable[[int], Engine]] = {
     "openread": OpenReadEngine,
     "openread-noscripts": lambda threads: OpenReadEngine(threads, scripts=False),
+    "openread-fast": lambda threads: OpenReadEngine(threads, profile="fast", name="openread-fast"),
+    "openread-cascade": lambda threads: OpenReadEngine(
+        threads, cascade=True, name="openread-cascade"
+    ),
     "rapidocr": RapidOcrEngine,
     "rapidocr-merged": lambda threads: RapidOcrEngine(threads, merge_words=True),
     "tesseract": TesseractEngine,

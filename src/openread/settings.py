@@ -27,6 +27,8 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_SCRIPTS | true | read scripts PP-OCR lacks (Cyrillic, Arabic, Hebrew, Indic, Hangul, Thai ...) with Tesseract script models; false = PP-OCR's scripts only |
 | OPENREAD_CALIBRATE | true | word confidences are calibrated (a word at 0.8 is right about 80 % of the time; see ``pipeline/calibrate.py``); false = the recogniser's raw mean character probability |
 | OPENREAD_NUMBERS | true | read numbers with their context: on a receipt's page a ``C``/``O`` that makes an amount is a zero (``170.0C``), a decimal comma among points a point, a lost point restored (``0 00``); spaces around a colon where the ink shows them (see ``pipeline/numbers.py``); false = off |
+| OPENREAD_PROFILE | default | the models: ``default`` (PP-OCRv6 small detector and recogniser) or ``fast`` (PP-OCRv6 tiny: several times faster, reads less well; see README) |
+| OPENREAD_CASCADE | false | (default profile) read every line with the tiny recogniser first and again with the small one only where the tiny reading is not sure (``pipeline/recognize.py``); off by default (docs/performance.md) |
 | OPENREAD_TESSDATA | (Debian's directory) | directory holding the Tesseract ``<Script>.traineddata`` files |
 | OPENREAD_LOG_LEVEL | info | log level of the server |
 | OPENREAD_LENIENT_FEATURES | false | a 4.0 ``analyze`` asking ``read`` plus features openread lacks (caption, tags, objects, people, smartCrops, denseCaptions) answers 200 with ``readResult`` only instead of Azure's 400 |
@@ -54,7 +56,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ImageLimits", "Settings", "SettingsError"]
+__all__ = ["PROFILES", "ImageLimits", "Settings", "SettingsError"]
+
+PROFILES = ("default", "fast")
+"""The model profiles (``models.ModelStore.load``): ``default`` = PP-OCRv6 small detector and
+recogniser, ``fast`` = PP-OCRv6 tiny ones."""
 
 
 class SettingsError(ValueError):
@@ -116,6 +122,8 @@ class Settings:
     scripts: bool = True
     calibrate: bool = True
     numbers: bool = True
+    profile: str = "default"
+    cascade: bool = False
     tessdata: Path | None = None
     log_level: str = "info"
     lenient_features: bool = False
@@ -166,6 +174,10 @@ class Settings:
             raise SettingsError(f"log format must be text or json, got {self.log_format!r}")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"metrics port must be in 0..65535, got {self.metrics_port}")
+        if self.profile not in PROFILES:
+            raise SettingsError(
+                f"profile must be one of {', '.join(PROFILES)}, got {self.profile!r}"
+            )
         if self.shutdown_grace < 0:
             raise SettingsError("shutdown_grace must be >= 0")
 
@@ -247,6 +259,8 @@ class Settings:
             scripts=flag("SCRIPTS", base.scripts),
             calibrate=flag("CALIBRATE", base.calibrate),
             numbers=flag("NUMBERS", base.numbers),
+            profile=(get("PROFILE") or base.profile).lower(),
+            cascade=flag("CASCADE", base.cascade),
             tessdata=path("TESSDATA"),
             log_level=(get("LOG_LEVEL") or base.log_level).lower(),
             lenient_features=flag("LENIENT_FEATURES", base.lenient_features),

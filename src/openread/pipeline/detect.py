@@ -26,6 +26,10 @@ Quad = npt.NDArray[np.float32]
 """Shape (4, 2), float32, (x, y) image pixels, clockwise on screen from top-left."""
 
 
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
 @dataclass(frozen=True, slots=True)
 class DetectOptions:
     min_side: int = 736
@@ -53,6 +57,9 @@ class DetectOptions:
     unclip_ratio: float = 1.6
     max_candidates: int = 1000
     min_box_side: float = 3.0
+    imagenet_norm: bool = False
+    """Pixels normalised with ImageNet's mean and std per channel (PaddleOCR's own convention,
+    ``inference.yml``) instead of to [-1, 1] (RapidOCR's, used for the small detector)."""
 
     def __post_init__(self) -> None:
         if not 32 <= self.min_side <= self.max_side:
@@ -111,8 +118,15 @@ def _prepare(pixels: npt.NDArray[np.uint8], options: DetectOptions) -> _Scaled:
     pad_w = max(new_w, int(new_h / options.max_aspect))
     out_h = -(-pad_h // 32) * 32
     out_w = -(-pad_w // 32) * 32
-    tensor = np.full((out_h, out_w, 3), -1.0, dtype=np.float32)
-    tensor[:new_h, :new_w] = resized.astype(np.float32) * (2.0 / 255.0) - 1.0
+    if options.imagenet_norm:  # channels in the image's (BGR) order, as PaddleOCR applies them
+        scale_c = 1.0 / (255.0 * _IMAGENET_STD)
+        shift_c = -_IMAGENET_MEAN / _IMAGENET_STD
+    else:
+        scale_c = np.full(3, 2.0 / 255.0, dtype=np.float32)
+        shift_c = np.full(3, -1.0, dtype=np.float32)
+    tensor = np.empty((out_h, out_w, 3), dtype=np.float32)
+    tensor[:] = shift_c  # padding is black
+    tensor[:new_h, :new_w] = resized.astype(np.float32) * scale_c + shift_c
     return _Scaled(tensor.transpose(2, 0, 1)[None].copy(), scale)
 
 

@@ -20,12 +20,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..models import ModelStore
+from ..models import ModelStore, Reader
 from ..result import Appearance
 from .lexicon import CorrectOptions, Lexicon, case_like, ctc_log_likelihoods
 from .orient import LineCrop, OrientedRegion
 
 __all__ = [
+    "CascadeOptions",
     "Char",
     "RecognizeOptions",
     "RecognizedLine",
@@ -34,10 +35,27 @@ __all__ = [
     "read_regions",
     "recognize",
     "recognize_oriented",
+    "sure",
+    "sure_features",
 ]
 
 _STRIDE = 8  # input pixels per output frame of the recogniser
 _EDGE_PUNCTUATION = ".,;:!?()[]{}\"'«»“”‘’"
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeOptions:
+    """When the draft (tiny) recogniser's reading of a line is kept (see ``sure``)."""
+
+    min_probability: float = 0.99
+    """Every visible character at least this probable..."""
+    min_confidence: float = 0.8
+    """...and their mean at least this."""
+    min_visible: int = 1
+    """Lines with fewer visible characters are read again."""
+    ascii_only: bool = True
+    """Only readings of ASCII characters are kept (the tiny recogniser knows 6904 of the small
+    one's 18708 symbols: accented letters, CJK and the rest are read again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +79,8 @@ class RecognizeOptions:
     rescue_margin: float = 0.15
     """...or this much, when it was read only because the preferred reading was poor (hard
     handwriting read upside down can look as confident as the right reading of it)."""
+    cascade: CascadeOptions = field(default_factory=CascadeOptions)
+    """Which draft readings are kept when the store has a draft reader."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,23 +176,68 @@ def kept(line: RecognizedLine, options: RecognizeOptions = RecognizeOptions()) -
 def recognize(
     models: ModelStore, crops: Sequence[LineCrop], options: RecognizeOptions = RecognizeOptions()
 ) -> tuple[RecognizedLine, ...]:
-    """Read each crop as one line of text (same order as ``crops``)."""
+    """Read each crop as one line of text (same order as ``crops``).
+
+    With a ``draft`` reader in the store (the cascade), every crop is read by it first and
+    only the readings it is not sure of (``sure``) are read again by the main recogniser."""
+    if models.draft is None:
+        return _read(models.reader, models.lexicon, crops, options)
+    lines = list(_read(models.draft, models.lexicon, crops, options))
+    again = [i for i, line in enumerate(lines) if not sure(line, options.cascade)]
+    if again:
+        redone = _read(models.reader, models.lexicon, [crops[i] for i in again], options)
+        for index, line in zip(again, redone, strict=True):
+            lines[index] = line
+    return tuple(lines)
+
+
+def sure(line: RecognizedLine, options: CascadeOptions = CascadeOptions()) -> bool:
+    """Whether a draft reading is kept (not read again by the main recogniser)."""
+    probabilities = [c.probability for c in line.chars if not c.text.isspace()]
+    return sure_features(
+        line.confidence,
+        min(probabilities, default=0.0),
+        len(probabilities),
+        line.text.isascii(),
+        options,
+    )
+
+
+def sure_features(
+    confidence: float, min_probability: float, visible: int, ascii: bool, options: CascadeOptions
+) -> bool:
+    """``sure`` on a line's figures: mean and least visible character probability, how many
+    visible characters, whether all of them are ASCII."""
+    return (
+        visible >= options.min_visible
+        and (ascii or not options.ascii_only)
+        and min_probability >= options.min_probability
+        and confidence >= options.min_confidence
+    )
+
+
+def _read(
+    reader: Reader,
+    lexicon: Lexicon | None,
+    crops: Sequence[LineCrop],
+    options: RecognizeOptions,
+) -> tuple[RecognizedLine, ...]:
     results: list[RecognizedLine | None] = [None] * len(crops)
     aspects = [c.pixels.shape[1] / max(1, c.pixels.shape[0]) for c in crops]
     order = sorted(range(len(crops)), key=lambda i: aspects[i])
     for start in range(0, len(order), options.batch_size):
         indices = order[start : start + options.batch_size]
         batch, widths, inks = _batch([crops[i].pixels for i in indices], options)
-        probabilities = models.recognizer.run(batch)
+        probabilities = reader.model.run(batch)
         for row, index in enumerate(indices):
             frames = probabilities[row, : max(1, math.ceil(widths[row] / _STRIDE))]
             chars = _decode(
                 frames,
                 widths[row],
                 np.asarray(inks[row].any(axis=0), dtype=np.bool_),
-                charset=models.charset,
-                symbols=models.symbol_index,
-                lexicon=models.lexicon,
+                charset=reader.charset,
+                symbols=reader.symbol_index,
+                lexicon=lexicon,
                 options=options,
             )
             crop = crops[index]
