@@ -117,14 +117,20 @@ def _polygon(points: Any) -> Polygon:
 
 class OpenReadEngine:
     """openread in-process; ``scripts=False`` is PP-OCR alone (no script identification, no
-    Tesseract script models): what the scripts cost on Latin pages."""
+    Tesseract script models): what the scripts cost on Latin pages; ``handwriting=False``
+    reads handwritten lines with PP-OCRv6 small too (no handwriting reader)."""
 
-    def __init__(self, threads: int, scripts: bool = True) -> None:
+    def __init__(self, threads: int, scripts: bool = True, handwriting: bool = True) -> None:
         import openread
 
         self.name = "openread" if scripts else "openread-noscripts"
+        if not handwriting:
+            self.name += "-nohw"
         settings = openread.Settings(
-            threads=threads, limits=openread.ImageLimits(relaxed=True), scripts=scripts
+            threads=threads,
+            limits=openread.ImageLimits(relaxed=True),
+            scripts=scripts,
+            handwriting=handwriting,
         )
         self._engine = openread.Engine.load(settings)
         self._engine.warm_up()  # as the server does at start: every model loaded and run once
@@ -335,6 +341,7 @@ ENGINE_NAMES = ("openread", "rapidocr", "tesseract")
 _FACTORIES: dict[str, Callable[[int], Engine]] = {
     "openread": OpenReadEngine,
     "openread-noscripts": lambda threads: OpenReadEngine(threads, scripts=False),
+    "openread-nohw": lambda threads: OpenReadEngine(threads, handwriting=False),
     "rapidocr": RapidOcrEngine,
     "rapidocr-merged": lambda threads: RapidOcrEngine(threads, merge_words=True),
     "tesseract": TesseractEngine,

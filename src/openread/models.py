@@ -6,7 +6,8 @@ Weights are never downloaded. Each model is a file inside an installed Python di
 own file list, without importing the package's code), their size and sha256 are checked against
 the manifest below, and any missing or altered file stops start-up with ``ModelError``.
 openread's own handwriting style classifier ships inside this package (``data/style.npz``)
-and is verified the same way.
+and is verified the same way, as is its handwriting line reader (``data/handwriting_rec.onnx``,
+PP-OCRv6 small's recogniser fine-tuned by ``train/handwriting.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .scripts.tesseract import TesseractModels
 
 __all__ = [
+    "HANDWRITING_RECOGNIZER",
     "MANIFEST",
     "STYLE_CLASSIFIER",
     "TESSDATA_MANIFEST",
@@ -83,7 +85,23 @@ STYLE_CLASSIFIER = ModelFile(
 )
 """The handwriting/printed line classifier (``pipeline.style``), trained by ``train/style.py``
 and shipped in openread's own package (provenance: ``data/style.json``)."""
-MANIFEST: tuple[ModelFile, ...] = (DETECTOR, RECOGNIZER, LINE_CLASSIFIER, STYLE_CLASSIFIER)
+HANDWRITING_RECOGNIZER = ModelFile(
+    "openread-handwriting-rec-v1",
+    "openread",
+    "data/handwriting_rec.onnx",
+    "7681b2912d21e40a42ae9be75819a7db1663d6dce8a47caefd407289a3db0db2",
+    21_223_774,
+)
+"""PP-OCRv6 small's recogniser fine-tuned on handwriting by ``train/handwriting.py`` (same
+input, output and dictionary), shipped in openread's own package (provenance:
+``data/handwriting_rec.json``); reads the lines the style stage calls handwriting."""
+MANIFEST: tuple[ModelFile, ...] = (
+    DETECTOR,
+    RECOGNIZER,
+    LINE_CLASSIFIER,
+    STYLE_CLASSIFIER,
+    HANDWRITING_RECOGNIZER,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +282,9 @@ class ModelStore:
     """Line recognisers for the scripts PP-OCR lacks (None: PP-OCR's scripts only)."""
     style: StyleModel | None = None
     """The handwriting/printed line classifier (None: lines are not classified)."""
+    handwriting: OnnxModel | None = None
+    """The handwriting line reader, same input, output and ``charset`` as ``recognizer``
+    (None: handwritten lines stay with ``recognizer``)."""
     symbol_index: dict[str, int] = field(init=False, repr=False)
     """Class index of every recognizer symbol (the inverse of ``charset``), built once."""
 
@@ -279,6 +300,7 @@ class ModelStore:
         lexicon: bool = True,
         scripts: bool = True,
         tessdata: Path | None = None,
+        handwriting: bool = True,
     ) -> ModelStore:
         from .pipeline.lexicon import Lexicon
         from .pipeline.style import StyleModel
@@ -289,6 +311,12 @@ class ModelStore:
         if not symbols:
             raise ModelError(f"model {RECOGNIZER.model_id}: no character list in its metadata")
         charset = ("", *symbols.split("\n"), " ")
+        reader = OnnxModel(HANDWRITING_RECOGNIZER, threads) if handwriting else None
+        if reader is not None and reader.metadata.get("character") != symbols:
+            raise ModelError(
+                f"model {HANDWRITING_RECOGNIZER.model_id}: its character list differs from "
+                f"{RECOGNIZER.model_id}'s"
+            )
         return cls(
             detector=OnnxModel(DETECTOR, threads),
             recognizer=recognizer,
@@ -297,6 +325,7 @@ class ModelStore:
             lexicon=Lexicon.load() if lexicon else None,
             tesseract=TesseractModels(tessdata) if scripts else None,
             style=StyleModel.load(resolve(STYLE_CLASSIFIER)),
+            handwriting=reader,
         )
 
     def warm_up(self) -> None:
@@ -307,6 +336,9 @@ class ModelStore:
             self.detector.run(np.zeros((1, 3, height, width), dtype=np.float32))
         for batch, width in ((6, 2400), (6, 1200), (6, 640), (3, 320)):
             self.recognizer.run(np.zeros((batch, 3, 48, width), dtype=np.float32))
+        if self.handwriting is not None:
+            for batch, width in ((6, 1200), (6, 640), (3, 320)):
+                self.handwriting.run(np.zeros((batch, 3, 48, width), dtype=np.float32))
         self.classifier.run(np.zeros((1, 3, 48, 192), dtype=np.float32))
         if self.tesseract is not None:
             self.tesseract.load_all()

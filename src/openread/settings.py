@@ -27,6 +27,7 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_SCRIPTS | true | read scripts PP-OCR lacks (Cyrillic, Arabic, Hebrew, Indic, Hangul, Thai ...) with Tesseract script models; false = PP-OCR's scripts only |
 | OPENREAD_CALIBRATE | true | word confidences are calibrated (a word at 0.8 is right about 80 % of the time; see ``pipeline/calibrate.py``); false = the recogniser's raw mean character probability |
 | OPENREAD_NUMBERS | true | read numbers with their context: on a receipt's page a ``C``/``O`` that makes an amount is a zero (``170.0C``), a decimal comma among points a point, a lost point restored (``0 00``); spaces around a colon where the ink shows them (see ``pipeline/numbers.py``); false = off |
+| OPENREAD_HANDWRITING | true | lines the style stage calls handwriting (Latin script) are read again by openread's own handwriting reader (``data/handwriting_rec.onnx``, trained by ``train/handwriting.py``; see ``pipeline/handwriting.py``); false = every line is read by PP-OCRv6 small, and the reader is not loaded |
 | OPENREAD_TESSDATA | (Debian's directory) | directory holding the Tesseract ``<Script>.traineddata`` files |
 | OPENREAD_LOG_LEVEL | info | log level of the server |
 | OPENREAD_LENIENT_FEATURES | false | a 4.0 ``analyze`` asking ``read`` plus features openread lacks (caption, tags, objects, people, smartCrops, denseCaptions) answers 200 with ``readResult`` only instead of Azure's 400 |
@@ -116,6 +117,7 @@ class Settings:
     scripts: bool = True
     calibrate: bool = True
     numbers: bool = True
+    handwriting: bool = True
     tessdata: Path | None = None
     log_level: str = "info"
     lenient_features: bool = False
@@ -247,6 +249,7 @@ class Settings:
             scripts=flag("SCRIPTS", base.scripts),
             calibrate=flag("CALIBRATE", base.calibrate),
             numbers=flag("NUMBERS", base.numbers),
+            handwriting=flag("HANDWRITING", base.handwriting),
             tessdata=path("TESSDATA"),
             log_level=(get("LOG_LEVEL") or base.log_level).lower(),
             lenient_features=flag("LENIENT_FEATURES", base.lenient_features),

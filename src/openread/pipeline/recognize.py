@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..models import ModelStore
+from ..models import ModelStore, OnnxModel
 from ..result import Appearance
 from .lexicon import CorrectOptions, Lexicon, case_like, ctc_log_likelihoods
 from .orient import LineCrop, OrientedRegion
@@ -154,16 +154,21 @@ def kept(line: RecognizedLine, options: RecognizeOptions = RecognizeOptions()) -
 
 
 def recognize(
-    models: ModelStore, crops: Sequence[LineCrop], options: RecognizeOptions = RecognizeOptions()
+    models: ModelStore,
+    crops: Sequence[LineCrop],
+    options: RecognizeOptions = RecognizeOptions(),
+    recognizer: OnnxModel | None = None,
 ) -> tuple[RecognizedLine, ...]:
-    """Read each crop as one line of text (same order as ``crops``)."""
+    """Read each crop as one line of text (same order as ``crops``), by ``recognizer``
+    (default: the store's PP-OCRv6 recogniser; another must share its ``charset``)."""
+    model = models.recognizer if recognizer is None else recognizer
     results: list[RecognizedLine | None] = [None] * len(crops)
     aspects = [c.pixels.shape[1] / max(1, c.pixels.shape[0]) for c in crops]
     order = sorted(range(len(crops)), key=lambda i: aspects[i])
     for start in range(0, len(order), options.batch_size):
         indices = order[start : start + options.batch_size]
         batch, widths, inks = _batch([crops[i].pixels for i in indices], options)
-        probabilities = models.recognizer.run(batch)
+        probabilities = model.run(batch)
         for row, index in enumerate(indices):
             frames = probabilities[row, : max(1, math.ceil(widths[row] / _STRIDE))]
             chars = _decode(
