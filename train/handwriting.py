@@ -739,7 +739,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         state.step += 1
         for ln in group:
             state.samples[ln.source] = state.samples.get(ln.source, 0) + 1
-        window.append(float(loss))
+        window.append(float(loss.detach()))
         if state.step % 10 == 0:
             mean = float(np.mean(window))
             window = []

@@ -28,7 +28,7 @@ __all__ = ["HandwritingOptions", "reread", "routed"]
 
 @dataclass(frozen=True, slots=True)
 class HandwritingOptions:
-    margin: float = -1.0
+    margin: float = 0.0
     """The new reading replaces the old one when its confidence is at least the old one's plus
     ``margin`` (-1: always, as long as it is kept, see ``recognize.kept``)."""
     scripts: tuple[str, ...] = ("Latn",)
