@@ -119,7 +119,8 @@ def _polygon(points: Any) -> Polygon:
 
 class OpenReadEngine:
     """openread in-process; ``scripts=False`` is PP-OCR alone (no script identification, no
-    Tesseract script models): what the scripts cost on Latin pages."""
+    Tesseract script models): what the scripts cost on Latin pages; ``handwriting=False``
+    reads handwritten lines with PP-OCRv6 small too (no handwriting reader)."""
 
     def __init__(
         self,
@@ -128,17 +129,21 @@ class OpenReadEngine:
         *,
         profile: str = "default",
         cascade: bool = False,
+        handwriting: bool = True,
         name: str | None = None,
     ) -> None:
         import openread
 
         self.name = name or ("openread" if scripts else "openread-noscripts")
+        if not handwriting and name is None:
+            self.name += "-nohw"
         settings = openread.Settings(
             threads=threads,
             limits=openread.ImageLimits(relaxed=True),
             scripts=scripts,
             profile=profile,
             cascade=cascade,
+            handwriting=handwriting,
         )
         self._engine = openread.Engine.load(settings)
         self._engine.warm_up()  # as the server does at start: every model loaded and run once
@@ -353,6 +358,7 @@ _FACTORIES: dict[str, Callable[[int], Engine]] = {
     "openread-cascade": lambda threads: OpenReadEngine(
         threads, cascade=True, name="openread-cascade"
     ),
+    "openread-nohw": lambda threads: OpenReadEngine(threads, handwriting=False),
     "rapidocr": RapidOcrEngine,
     "rapidocr-merged": lambda threads: RapidOcrEngine(threads, merge_words=True),
     "tesseract": TesseractEngine,

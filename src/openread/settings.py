@@ -29,6 +29,7 @@ override them. Nothing reads the environment anywhere else.
 | OPENREAD_NUMBERS | true | read numbers with their context: on a receipt's page a ``C``/``O`` that makes an amount is a zero (``170.0C``), a decimal comma among points a point, a lost point restored (``0 00``); spaces around a colon where the ink shows them (see ``pipeline/numbers.py``); false = off |
 | OPENREAD_PROFILE | default | the models: ``default`` (PP-OCRv6 small detector and recogniser) or ``fast`` (PP-OCRv6 tiny: several times faster, reads less well; see README) |
 | OPENREAD_CASCADE | false | (default profile) read every line with the tiny recogniser first and again with the small one only where the tiny reading is not sure (``pipeline/recognize.py``); off by default (docs/performance.md) |
+| OPENREAD_HANDWRITING | true | lines the style stage calls handwriting (Latin script) are read again by openread's own handwriting reader (``data/handwriting_rec.onnx``, trained by ``train/handwriting.py``; see ``pipeline/handwriting.py``); false = every line is read by PP-OCRv6 small, and the reader is not loaded |
 | OPENREAD_TESSDATA | (Debian's directory) | directory holding the Tesseract ``<Script>.traineddata`` files |
 | OPENREAD_LOG_LEVEL | info | log level of the server |
 | OPENREAD_LENIENT_FEATURES | false | a 4.0 ``analyze`` asking ``read`` plus features openread lacks (caption, tags, objects, people, smartCrops, denseCaptions) answers 200 with ``readResult`` only instead of Azure's 400 |
@@ -124,6 +125,7 @@ class Settings:
     numbers: bool = True
     profile: str = "default"
     cascade: bool = False
+    handwriting: bool = True
     tessdata: Path | None = None
     log_level: str = "info"
     lenient_features: bool = False
@@ -261,6 +263,7 @@ class Settings:
             numbers=flag("NUMBERS", base.numbers),
             profile=(get("PROFILE") or base.profile).lower(),
             cascade=flag("CASCADE", base.cascade),
+            handwriting=flag("HANDWRITING", base.handwriting),
             tessdata=path("TESSDATA"),
             log_level=(get("LOG_LEVEL") or base.log_level).lower(),
             lenient_features=flag("LENIENT_FEATURES", base.lenient_features),

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..models import ModelStore, Reader
+from ..models import ModelStore, OnnxModel, Reader
 from ..result import Appearance
 from .lexicon import CorrectOptions, Lexicon, case_like, ctc_log_likelihoods
 from .orient import LineCrop, OrientedRegion
@@ -174,12 +174,18 @@ def kept(line: RecognizedLine, options: RecognizeOptions = RecognizeOptions()) -
 
 
 def recognize(
-    models: ModelStore, crops: Sequence[LineCrop], options: RecognizeOptions = RecognizeOptions()
+    models: ModelStore,
+    crops: Sequence[LineCrop],
+    options: RecognizeOptions = RecognizeOptions(),
+    recognizer: OnnxModel | None = None,
 ) -> tuple[RecognizedLine, ...]:
     """Read each crop as one line of text (same order as ``crops``).
 
     With a ``draft`` reader in the store (the cascade), every crop is read by it first and
-    only the readings it is not sure of (``sure``) are read again by the main recogniser."""
+    only the readings it is not sure of (``sure``) are read again by the main recogniser.
+    ``recognizer``: another model sharing the store's ``charset`` reads every crop instead."""
+    if recognizer is not None:
+        return _read(Reader(recognizer, models.charset), models.lexicon, crops, options)
     if models.draft is None:
         return _read(models.reader, models.lexicon, crops, options)
     lines = list(_read(models.draft, models.lexicon, crops, options))

@@ -1,0 +1,153 @@
+"""Handwriting reader benchmark: PP-OCRv6 small against openread's handwriting reader on the
+ground-truth regions of the eval-data, side by side on the same crops.
+
+    python -m bench.handwriting [--data DIR] [--subsets a,b] [--limit N] [--threads N]
+
+Every ground-truth region that is not don't-care (the bounding box of its polygon; the
+one-line images whole) is read by both recognisers with the service's decoding (lexicon
+correction included), and classified by the style stage. Per subset: regions, characters,
+CER of PP-OCRv6 small, of the handwriting reader, of the combination rules
+``pipeline.handwriting`` can use (the handwriting reader on the regions the style stage calls
+handwriting, taking its reading always or only when it is at least ``margin`` more
+confident), the share routed, and the reading time of both readers on the same crops (one
+thread, interleaved). The eval-data is for evaluation only: nothing here feeds training
+(``train/handwriting.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from openread.models import ModelStore
+from openread.pipeline import recognize, style
+from openread.pipeline.decode import load_image
+from openread.pipeline.orient import LineCrop
+from openread.settings import ImageLimits
+
+from .accuracy import default_data_dir
+from .metrics import EditCounts
+from .metrics import cer as cer_counts
+from .style import _box, _pages
+
+SUBSETS = (
+    "handwriting_fr",
+    "handwriting_en",
+    "sticky_note",
+    "funsd",
+    "sroie",
+    "icdar15",
+    "azure_printed",
+    "lines_grek",
+)
+MARGINS = (-1.0, -0.05, 0.0, 0.05)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    truth: str
+    old: recognize.RecognizedLine
+    new: recognize.RecognizedLine
+    handwriting: bool
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def read_subset(
+    store: ModelStore, data: Path, name: str, limit: int | None
+) -> tuple[list[Region], float, float]:
+    regions: list[Region] = []
+    old_s = new_s = 0.0
+    assert store.handwriting is not None
+    assert store.style is not None
+    for page in _pages(data, name, limit):
+        pixels = load_image(page.image, ImageLimits(relaxed=True)).pixels
+        height, width = pixels.shape[:2]
+        crops, truths = [], []
+        if not page.items:
+            crops.append(pixels)
+            truths.append(_norm(page.page_text or ""))
+        for item in page.items:
+            if item.ignore or not item.text.strip():
+                continue
+            x0, y0, x1, y1 = _box(item.polygon, width, height)
+            if x1 - x0 >= 4 and y1 - y0 >= 4:
+                crops.append(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
+                truths.append(_norm(item.text))
+        if not crops:
+            continue
+        quad = np.zeros((4, 2), dtype=np.float32)
+        line_crops = [LineCrop(quad, c, 0) for c in crops]
+        started = time.perf_counter()
+        old = recognize.recognize(store, line_crops)
+        old_s += time.perf_counter() - started
+        started = time.perf_counter()
+        new = recognize.recognize(store, line_crops, recognizer=store.handwriting)
+        new_s += time.perf_counter() - started
+        probabilities = style.probabilities(store.style, crops)
+        for truth, o, n, p in zip(truths, old, new, probabilities, strict=True):
+            regions.append(Region(truth, o, n, bool(p >= store.style.threshold)))
+    return regions, old_s, new_s
+
+
+def cer(pairs: Sequence[tuple[str, str]]) -> float:
+    total = EditCounts()
+    for predicted, truth in pairs:
+        total = total + cer_counts(predicted, truth)
+    return total.rate
+
+
+def combined(regions: Sequence[Region], margin: float) -> float:
+    pairs = []
+    for r in regions:
+        take = (
+            r.handwriting
+            and recognize.kept(r.new)
+            and r.new.confidence >= r.old.confidence + margin
+        )
+        pairs.append(((r.new if take else r.old).text, r.truth))
+    return cer(pairs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.handwriting", description=__doc__)
+    parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--subsets", default=",".join(SUBSETS))
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    store = ModelStore.load(args.threads, scripts=False)
+    head = " | ".join(f"routed m={m:g}" if m > -1 else "routed, always" for m in MARGINS)
+    print(
+        f"| subset | regions | chars | CER small | CER handwriting reader | {head} "
+        "| routed share | ms/region small | ms/region hw |"
+    )
+    print("|" + " --- |" * (9 + len(MARGINS) - 1))
+    for name in args.subsets.split(","):
+        regions, old_s, new_s = read_subset(store, args.data, name, args.limit)
+        if not regions:
+            continue
+        n = len(regions)
+        chars = sum(len(r.truth) for r in regions)
+        rules = " | ".join(f"{combined(regions, m):.3f}" for m in MARGINS)
+        routed = sum(r.handwriting for r in regions) / n
+        print(
+            f"| {name} | {n} | {chars} | {cer([(r.old.text, r.truth) for r in regions]):.3f} | "
+            f"{cer([(r.new.text, r.truth) for r in regions]):.3f} | {rules} | {routed:.2f} | "
+            f"{old_s * 1000 / n:.1f} | {new_s * 1000 / n:.1f} |",
+            flush=True,
+        )
+    print(f"\nload average {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
