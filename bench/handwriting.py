@@ -34,7 +34,7 @@ from openread.settings import ImageLimits
 from .accuracy import default_data_dir
 from .metrics import EditCounts
 from .metrics import cer as cer_counts
-from .style import _box, _pages
+from .style import _pages, gt_regions
 
 SUBSETS = (
     "handwriting_fr",
@@ -70,18 +70,9 @@ def read_subset(
     assert store.style is not None
     for page in _pages(data, name, limit):
         pixels = load_image(page.image, ImageLimits(relaxed=True)).pixels
-        height, width = pixels.shape[:2]
-        crops, truths = [], []
-        if not page.items:
-            crops.append(pixels)
-            truths.append(_norm(page.page_text or ""))
-        for item in page.items:
-            if item.ignore or not item.text.strip():
-                continue
-            x0, y0, x1, y1 = _box(item.polygon, width, height)
-            if x1 - x0 >= 4 and y1 - y0 >= 4:
-                crops.append(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
-                truths.append(_norm(item.text))
+        found = gt_regions(page, pixels)
+        crops = [crop for crop, _ in found]
+        truths = [_norm(text) for _, text in found]
         if not crops:
             continue
         quad = np.zeros((4, 2), dtype=np.float32)

@@ -80,19 +80,27 @@ def _box(polygon: Sequence[tuple[float, float]], width: int, height: int) -> tup
     return x0, y0, x1, y1
 
 
-def gt_crops(page: GtPage, pixels: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.uint8]]:
-    """The page's ground-truth regions (not don't-care), as crops."""
+def gt_regions(
+    page: GtPage, pixels: npt.NDArray[np.uint8]
+) -> list[tuple[npt.NDArray[np.uint8], str]]:
+    """The page's ground-truth regions (not don't-care) as (crop, text); a page without
+    regions is one crop of the whole page with the page's text."""
     height, width = pixels.shape[:2]
     if not page.items:
-        return [pixels]
-    crops = []
+        return [(pixels, page.page_text or "")]
+    regions = []
     for item in page.items:
         if item.ignore or not item.text.strip():
             continue
         x0, y0, x1, y1 = _box(item.polygon, width, height)
         if x1 - x0 >= 4 and y1 - y0 >= 4:
-            crops.append(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
-    return crops
+            regions.append((np.ascontiguousarray(pixels[y0:y1, x0:x1]), item.text))
+    return regions
+
+
+def gt_crops(page: GtPage, pixels: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.uint8]]:
+    """The page's ground-truth regions (not don't-care), as crops."""
+    return [crop for crop, _ in gt_regions(page, pixels)]
 
 
 def engine_crops(
