@@ -68,8 +68,8 @@ def test_bulk_reads_every_input_and_reports_errors(eval_data: Path, tmp_path: Pa
     good, broken = _inputs(eval_data, tmp_path / "in", 3)
     missing = tmp_path / "missing.jpg"
     out = tmp_path / "out"
-    args = [str(tmp_path / "in"), str(missing), "--out", str(out), "--processes", "2", "--fork"]
-    proc = _bulk(args, tmp_path / "log")  # forked workers here, spawned ones in the others
+    args = [str(tmp_path / "in"), str(missing), "--out", str(out), "--processes", "2", "--spawn"]
+    proc = _bulk(args, tmp_path / "log")  # spawned workers here, forked ones (the default) below
     assert proc.wait(timeout=240) == 0, (tmp_path / "log").read_text()
     table = pq.read_table(out / "rows.parquet").to_pylist()
     by_source = {row["source"]: row for row in table}
@@ -233,6 +233,46 @@ def test_inputs_from_s3(eval_data: Path, tmp_path: Path, s3_endpoint: str) -> No
     again = _bulk(args, tmp_path / "log2", env)
     assert again.wait(timeout=120) == 0
     assert "4 already done, 0 read, 0 failed" in (tmp_path / "log2").read_text()
+
+
+_START_METHODS = """
+import threading
+from openread import Settings
+from openread.bulk.local import _Pool
+
+def method(fork):
+    pool = _Pool(Settings(threads=1), 1, fork=fork)
+    try:
+        return pool.start_method
+    finally:
+        pool.close()
+
+print(method(True), method(False))
+stop = threading.Event()
+other = threading.Thread(target=stop.wait)
+other.start()
+print(method(True))
+stop.set()
+other.join()
+"""
+
+
+def test_workers_fork_where_safe_and_spawn_otherwise(tmp_path: Path) -> None:
+    """Forked by default (the engine and every Tesseract model loaded once, in the parent);
+    ``fork=False``, or a Python thread in the parent (a fork would copy none of them, nor
+    release a lock one holds), spawns each worker with its own engine. In a fresh process:
+    this one may run other tests' threads (the S3 server)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _START_METHODS],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=clean_env(),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["fork", "spawn", "spawn"]
 
 
 def test_done_knows_complete_and_partial_sources() -> None:

@@ -5,7 +5,7 @@
     openread read IMAGE... [--json] [--language CODE] [--scripts] [--styles] [--overlay OUT.png]
     openread languages [--json]
     openread bulk INPUT... --out DIR [--format parquet|jsonl] [--processes N] [--threads N]
-                  [--ray ADDRESS [--batch-size N]] [--fork] [--no-progress]
+                  [--ray ADDRESS [--batch-size N]] [--spawn] [--no-progress]
     openread --version
 
 ``serve`` starts the HTTP server; its flags override the ``OPENREAD_*`` environment
@@ -93,9 +93,10 @@ def _add_bulk(bulk: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=4, help="pages (or images) per Ray batch (default 4)"
     )
     bulk.add_argument(
-        "--fork",
+        "--spawn",
         action="store_true",
-        help="fork the workers from one loaded engine instead of spawning each (Linux)",
+        help="spawn each worker with its own engine instead of forking them from one (the "
+        "default where forking is safe: Linux, local inputs)",
     )
     bulk.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar"
@@ -117,7 +118,7 @@ def _bulk(args: argparse.Namespace, err: TextIO) -> int:
             progress=args.progress,
             ray=args.ray,
             output_format=args.format,
-            fork=args.fork,
+            fork=not args.spawn,
             batch_size=args.batch_size,
         )
     except (SettingsError, ValueError) as exc:

@@ -56,15 +56,16 @@ def iter_rows(
     processes: int | None = None,
     ray: str | None = None,
     batch_size: int = 4,
+    fork: bool = True,
 ) -> Iterator[Row]:
     """Read every input page not yet in ``out`` and yield its rows as they are journalled.
     With ``ray`` (a cluster address or ``auto``) the reading runs on Ray Data, with
     ``processes`` actors (default 1 per thread budget) and ``batch_size`` pages (or whole
-    images) a batch."""
+    images) a batch; ``fork`` as in ``bulk``."""
     out = _output(out)
     tasks = _todo(expand(inputs), out)
     yield from _iter_rows(tasks, out, settings=settings, processes=processes, ray=ray,
-                          batch_size=batch_size)  # fmt: skip
+                          batch_size=batch_size, fork=fork)  # fmt: skip
 
 
 def _output(out: Out) -> Out:
@@ -92,7 +93,7 @@ def _iter_rows(
     processes: int | None,
     ray: str | None,
     batch_size: int,
-    fork: bool = False,
+    fork: bool = True,
 ) -> Iterator[Row]:
     if not tasks:
         return
@@ -127,15 +128,15 @@ def bulk(
     ray: str | None = None,
     on_row: Callable[[Row], None] | None = None,
     output_format: str = "parquet",
-    fork: bool = False,
+    fork: bool = True,
     batch_size: int = 4,
 ) -> Summary:
     """Read every image and document page of ``inputs`` (files, directories, globs,
     manifests, object-store URIs) into ``out``; the summary of this run. ``processes``
     defaults to ``parallel.bulk_plan``'s; ``output_format`` is one of ``output.FORMATS``;
-    ``fork`` forks the local workers from one loaded engine instead of spawning each
-    (``bulk.local``); ``batch_size`` is the pages (or whole images) per Ray batch
-    (``bulk.ray``).
+    ``fork`` (the default) forks the local workers from one loaded engine where that is safe,
+    ``False`` spawns each with its own (``bulk.local``); ``batch_size`` is the pages (or
+    whole images) per Ray batch (``bulk.ray``).
     ``read`` and ``failed`` count rows (pages), the progress bar sources."""
     import time
 
@@ -152,7 +153,13 @@ def bulk(
     errors: Counter[str] = Counter()
     seen: set[str] = set()
     for row in _iter_rows(
-        tasks, out, settings=settings, processes=processes, ray=ray, batch_size=batch_size
+        tasks,
+        out,
+        settings=settings,
+        processes=processes,
+        ray=ray,
+        batch_size=batch_size,
+        fork=fork,
     ):
         if row.error_code is None:
             read += 1

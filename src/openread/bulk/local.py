@@ -1,12 +1,12 @@
 """Reading many inputs on one machine: worker processes, each with one engine loaded once.
 
 The number of processes and the onnxruntime threads of each come from ``parallel.bulk_plan``
-(the one owner of parallelism). Each worker is spawned and loads its own engine. With ``fork``
-(where the platform forks and the parent has no other Python thread and no object store's
-client) the parent instead loads one engine with every Tesseract script model and forks the
-workers from it, so they start at once without importing and loading again; on the busy 2-core
-machine it measured no faster than spawning (``bench.bulk``: 25.9 vs 24.2 CPU s, medians 65 vs
-61 s for 20 pages), so it is not the default. A worker takes one task (a source, and the pages
+(the one owner of parallelism). By default (``fork``), where the platform forks and the parent
+has no other Python thread and no object store's client, the parent loads one engine with
+every Tesseract script model and forks the workers from it: they start at once, share the
+models' memory copy-on-write, and no worker pays again for the script models a line may need
+(``bench.bulk``: see the README's bulk section). Otherwise each worker is spawned and loads its
+own engine. A worker takes one task (a source, and the pages
 of it already in the output) at a time and sends back each page's row as soon as it is read, so
 the parent journals a long document page by page (a kill mid-document loses no finished page).
 Every worker has its next task waiting (``PREFETCH`` tasks in flight per worker), so it never
@@ -255,7 +255,12 @@ class _Pool:
                         self._tasks.put(following)
                         in_flight += 1
         finally:
-            self._close()
+            self.close()
+
+    @property
+    def start_method(self) -> str:
+        """``fork`` or ``spawn``: how the workers were started."""
+        return self._context.get_start_method()
 
     def _reap(self) -> Iterator[Row]:
         """Replace workers that died; an error row for the source each was reading."""
@@ -273,7 +278,8 @@ class _Pool:
                 error = InternalError(f"the worker process died (exit code {process.exitcode})")
                 yield _error_row(source, None, None, error, time.perf_counter())
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Stop the workers (each after its task; killed after 5 s)."""
         for _ in self._workers:
             self._tasks.put(None)
         deadline = time.monotonic() + 5.0
