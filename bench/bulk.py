@@ -14,8 +14,8 @@ machine slows every side alike. ``images/s`` counts inputs (the TIFF and the PDF
 ``pages/s`` pages.
 
 * ``openread bulk (local)``: ``openread bulk INPUTS --out DIR`` with default settings
-  (``parallel.bulk_plan``: one worker process per CPU, one onnxruntime thread each);
-  ``--variant NAME="--fork"`` adds rows with other bulk arguments.
+  (``parallel.bulk_plan``: one worker process per CPU, one onnxruntime thread each, forked
+  from one loaded engine); ``--variant NAME="--spawn"`` adds rows with other bulk arguments.
 * ``openread bulk (ray)``: the same on a Ray cluster started here (``ray start --head
   --num-cpus 2`` on loopback, not counted) with 2 actors.
 * ``openread loop``: one process, one ``Engine`` with its default threads, every page read in
