@@ -36,6 +36,7 @@ from .accuracy import REPO, calibration_half, default_data_dir, load_subset
 from .metrics import CAL_BINS, Region, drop_dont_care, match_regions, texts_agree
 
 if TYPE_CHECKING:
+    import openread
     from openread import ReadResult
 
 MAP_FILE = REPO / "src" / "openread" / "pipeline" / "calibration_map.py"
@@ -83,33 +84,44 @@ def labelled_words(result: ReadResult, items: Sequence[Region]) -> list[tuple[in
 def collect(data: Path, subsets: Sequence[str], threads: int) -> list[Sample]:
     """Every predicted word of every image of ``subsets`` (raw confidences), labelled."""
     import openread
-    from openread.pipeline.calibrate import FEATURES, word_features
 
     settings = openread.Settings(
         threads=threads, limits=openread.ImageLimits(relaxed=True), calibrate=False
     )
     engine = openread.Engine.load(settings)
+    return [s for subset in subsets for s in subset_samples(engine, data, subset, log=True)]
+
+
+def subset_samples(
+    engine: openread.Engine, data: Path, subset: str, *, log: bool = False
+) -> list[Sample]:
+    """The labelled words of every word-GT image of ``subset``, read by ``engine`` (whose
+    settings must have calibration off: the raw confidences)."""
+    from openread.pipeline.calibrate import FEATURES, word_features
+
+    if engine.settings.calibrate:
+        raise ValueError("the engine must read raw confidences (calibrate=False)")
+    pages = [p for p in load_subset(data, subset) if p.granularity == "word" and p.items]
+    halves = calibration_half([p.image.name for p in pages])
     samples: list[Sample] = []
-    for subset in subsets:
-        pages = [p for p in load_subset(data, subset) if p.granularity == "word" and p.items]
-        halves = calibration_half([p.image.name for p in pages])
-        for page in pages:
-            result = engine.read(page.image.read_bytes())
-            rows = word_features(result, engine.models.lexicon, FEATURES)
-            labelled = labelled_words(result, page.items)
-            for k, right in labelled:
-                word = result.words[k]
-                samples.append(
-                    Sample(
-                        subset,
-                        page.image.name,
-                        halves[page.image.name],
-                        tuple(rows[k]),
-                        word.confidence,
-                        right,
-                        word.text,
-                    )
+    for page in pages:
+        result = engine.read(page.image.read_bytes())
+        rows = word_features(result, engine.models.lexicon, FEATURES)
+        labelled = labelled_words(result, page.items)
+        for k, right in labelled:
+            word = result.words[k]
+            samples.append(
+                Sample(
+                    subset,
+                    page.image.name,
+                    halves[page.image.name],
+                    tuple(rows[k]),
+                    word.confidence,
+                    right,
+                    word.text,
                 )
+            )
+        if log:
             print(f"{subset} {page.image.name}: {len(labelled)} words", file=sys.stderr)
     return samples
 
@@ -241,14 +253,133 @@ def fit(samples: Sequence[Sample], names: Sequence[str]) -> tuple[npt.NDArray[np
     return fit_logistic(x, y, weight)
 
 
+FOLDS = 5
+"""Folds of the cross-fitted (held-out) check: every word is scored by a map fitted without
+its image (``python -m bench.calibrate --folds``)."""
+FOLDS_FILE = REPO / "bench" / "results" / "calibration_folds.json"
+"""The fold maps ``bench.accuracy`` applies to score openread's held-out ECE."""
+
+
+def fold_of(names: Sequence[str], folds: int) -> dict[str, int]:
+    """Image name -> its fold: the images sorted by name, position modulo ``folds`` (with 2
+    folds, fold 0 is the fit half of ``calibration_half``)."""
+    return {name: k % folds for k, name in enumerate(sorted(names))}
+
+
+def sample_folds(samples: Sequence[Sample], folds: int) -> list[int]:
+    """The fold of each sample (per subset, by image)."""
+    by_subset = {
+        sub: fold_of(sorted({s.image for s in samples if s.subset == sub}), folds)
+        for sub in {s.subset for s in samples}
+    }
+    return [by_subset[s.subset][s.image] for s in samples]
+
+
+def cross_fit(
+    samples: Sequence[Sample], names: Sequence[str], folds: int
+) -> tuple[list[tuple[npt.NDArray[np.float64], float]], list[float]]:
+    """One map per fold, fitted on the other folds' words (all of them, both halves), and each
+    sample's held-out probability from its fold's map."""
+    from openread.pipeline.calibrate import FEATURES, LogisticMap
+
+    assignment = sample_folds(samples, folds)
+    columns = [FEATURES.index(n) for n in names]
+    maps = []
+    held = [math.nan] * len(samples)
+    for fold in range(folds):
+        train = [
+            dataclasses.replace(s, fit=a != fold) for s, a in zip(samples, assignment, strict=True)
+        ]
+        weights, bias = fit(train, names)
+        maps.append((weights, bias))
+        mapping = LogisticMap(tuple(names), tuple(float(w) for w in weights), bias)
+        for k, (s, a) in enumerate(zip(samples, assignment, strict=True)):
+            if a == fold:
+                held[k] = round(mapping.probability([s.features[c] for c in columns]), 3)
+    return maps, held
+
+
+def cross_rows(samples: Sequence[Sample], held: Sequence[float]) -> list[dict[str, Any]]:
+    """The held-out ECE per subset (every word, each scored by the map not fitted on it)."""
+    rows = []
+    for subset in sorted({s.subset for s in samples}):
+        index = [k for k, s in enumerate(samples) if s.subset == subset]
+        y = np.array([float(samples[k].right) for k in index])
+        raw = np.array([samples[k].raw for k in index])
+        cal = np.array([held[k] for k in index])
+        latin = np.array([not _cjk(samples[k]) for k in index])
+        rows.append(
+            {
+                "subset": subset,
+                "images": len({samples[k].image for k in index}),
+                "words": len(index),
+                "right": float(y.mean()),
+                "mean": float(cal.mean()),
+                "ece_raw": ece(raw, y),
+                "ece_held_out": ece(cal, y),
+                "floor": ece_floor(cal),
+                "ece_held_out_no_cjk": ece(cal[latin], y[latin]),
+            }
+        )
+    return rows
+
+
+def cross_report(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "| subset | images | words | right | mean held-out conf | ECE raw | ECE held out "
+        "| chance floor | ECE held out, no CJK |",
+        "|" + " --- |" * 9,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['subset']} | {r['images']} | {r['words']} | {r['right']:.3f} "
+            f"| {r['mean']:.3f} | {r['ece_raw']:.3f} | {r['ece_held_out']:.3f} "
+            f"| {r['floor']:.3f} | {r['ece_held_out_no_cjk']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def cross_text(rows: Sequence[dict[str, Any]], folds: int) -> str:
+    return "\n".join(
+        f"    {r['subset']}: {r['images']} images, {r['words']} words ({folds}-fold by image), "
+        f"ECE raw {r['ece_raw']:.3f} -> held out {r['ece_held_out']:.3f};\n"
+        f"        chance floor {r['floor']:.3f}; without CJK words {r['ece_held_out_no_cjk']:.3f}"
+        for r in rows
+    )
+
+
+def write_folds(
+    names: Sequence[str],
+    folds: int,
+    maps: Sequence[tuple[npt.NDArray[np.float64], float]],
+    samples: Sequence[Sample],
+) -> None:
+    """The fold maps and each image's fold, for ``bench.accuracy``'s held-out ECE."""
+    assignment = sample_folds(samples, folds)
+    images = {f"{s.subset}/{s.image}": a for s, a in zip(samples, assignment, strict=True)}
+    payload = {
+        "what": "bench.calibrate --folds: one word-confidence map per fold, each fitted without "
+        "the images of its fold; bench.accuracy scores every image's words with its fold's map",
+        "features": list(names),
+        "folds": folds,
+        "maps": [{"weights": [float(w) for w in m[0]], "bias": m[1]} for m in maps],
+        "images": dict(sorted(images.items())),
+    }
+    FOLDS_FILE.write_text(json.dumps(payload, indent=1) + "\n", "utf-8")
+    print(f"fold maps written to {FOLDS_FILE}", file=sys.stderr)
+
+
 def write_map(
     names: Sequence[str],
     weights: Sequence[float],
     bias: float,
     samples: Sequence[Sample],
     rows: Sequence[dict[str, Any]],
+    *,
+    held_out: str = "",
 ) -> None:
     fitted = _fitted(samples, names)
+    everything = all(s.fit for s in samples)
     which = "all words" if "cjk_minority" in names else "words without\nCJK characters"
     by_subset = sorted({s.subset for s in fitted})
     what = ", ".join(
@@ -266,11 +397,21 @@ def write_map(
     text = (
         '"""The fitted word-confidence map (written by ``python -m bench.calibrate --write``;\n'
         "do not edit by hand). See ``calibrate.py`` for the features.\n\n"
-        "Fitted on the fit half (even positions of the images sorted by name), "
-        f"{which}, of:\n{what};\neach subset weighted equally, L2 penalty "
+        + (
+            "Fitted on every image, "
+            if everything
+            else "Fitted on the fit half (even positions of the images sorted by name), "
+        )
+        + f"{which}, of:\n{what};\neach subset weighted equally, L2 penalty "
         f"{L2}.\nRight = end-to-end match (IoU >= 0.5, texts agree loosely).\n"
-        "Expected calibration error (10 bins) when it was written:\n\n"
-        f"{table}\n"
+        + (
+            "Expected calibration error (10 bins) held out, each word scored by the map of "
+            "the same\nfeatures fitted without its image (bench/results/calibration_folds.json):"
+            f"\n\n{held_out}\n\nand in-sample, by half, with this map:\n\n"
+            if held_out
+            else "Expected calibration error (10 bins) when it was written:\n\n"
+        )
+        + f"{table}\n"
         '"""\n\n'
         + _tuple("FEATURES: tuple[str, ...]", [json.dumps(n) for n in names])
         + _tuple("WEIGHTS: tuple[float, ...]", [repr(round(float(w), 6)) for w in weights])
@@ -302,6 +443,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", action="store_true", help="write calibration_map.py")
     parser.add_argument("--swap", action="store_true", help="fit on the odd half (a cross-check)")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="fit the map on every image (both halves), as shipped; the held-out check is then "
+        "the cross-fitted one (--folds)",
+    )
+    parser.add_argument(
+        "--folds", type=int, default=FOLDS, help=f"folds of the held-out check (default {FOLDS})"
+    )
     args = parser.parse_args(argv)
     from openread.pipeline import calibration_map
 
@@ -326,13 +476,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.swap:
         samples = [dataclasses.replace(s, fit=not s.fit) for s in samples]
     names = args.features or list(calibration_map.FEATURES)
-    weights, bias = fit(samples, names)
+    maps, held = cross_fit(samples, names, args.folds)
+    print(f"held out, {args.folds}-fold by image (each word scored by a map fitted without it):")
+    held_rows = cross_rows(samples, held)
+    print(cross_report(held_rows))
+    train = [dataclasses.replace(s, fit=True) for s in samples] if args.all else samples
+    weights, bias = fit(train, names)
     rows = report(samples, names, list(weights), bias)
     print(render(rows))
     print("weights: " + ", ".join(f"{n} {w:+.3f}" for n, w in zip(names, weights, strict=True)))
     print(f"bias: {bias:+.3f}")
     if args.write:
-        write_map(names, list(weights), bias, samples, rows)
+        held_out = cross_text(held_rows, args.folds)
+        write_map(names, list(weights), bias, train, rows, held_out=held_out)
+        write_folds(names, args.folds, maps, samples)
     return 0
 
 

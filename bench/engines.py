@@ -19,17 +19,21 @@ engines alike, as openread decodes the bytes itself.
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps
 from shapely.geometry import MultiPoint
+
+if TYPE_CHECKING:
+    from openread.pipeline.calibrate import LogisticMap
 
 __all__ = [
     "ENGINE_NAMES",
@@ -57,6 +61,9 @@ class PredWord:
     polygon: Polygon
     text: str
     confidence: float
+    held_out: float | None = None
+    """openread's confidence from the fold map not fitted on this image (``bench.calibrate
+    --folds``), where the image is in the fold file: what the held-out ECE scores."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,22 +151,50 @@ class OpenReadEngine:
             profile=profile,
             cascade=cascade,
             handwriting=handwriting,
+            calibrate=False,  # applied in run(), as Engine.read does last, and with fold maps
         )
         self._engine = openread.Engine.load(settings)
         self._engine.warm_up()  # as the server does at start: every model loaded and run once
+        self._folds = _fold_maps()
 
     def run(self, image_path: Path, *, hint: PageHint | None = None) -> Prediction:
+        from openread.pipeline.calibrate import calibrate
+
         data = image_path.read_bytes()
-        result, seconds = _timed(lambda: self._engine.read(data))
+        lexicon = self._engine.models.lexicon
+        raw, seconds = _timed(lambda: self._engine.read(data))
+        result, extra = _timed(lambda: calibrate(raw, lexicon))
+        seconds += extra
+        fold = self._folds.get(f"{image_path.parent.parent.name}/{image_path.name}")
+        held = calibrate(raw, lexicon, fold).words if fold is not None else None
         words = tuple(
-            PredWord(tuple((float(p.x), float(p.y)) for p in w.polygon), w.text, w.confidence)
-            for w in result.words
+            PredWord(
+                tuple((float(p.x), float(p.y)) for p in w.polygon),
+                w.text,
+                w.confidence,
+                held[k].confidence if held is not None else None,
+            )
+            for k, w in enumerate(result.words)
         )
         lines = tuple(
             PredLine(tuple((float(p.x), float(p.y)) for p in line.polygon), line.text)
             for line in result.lines
         )
         return Prediction(words, lines, seconds)
+
+
+def _fold_maps() -> dict[str, LogisticMap]:
+    """``subset/image`` -> the fold map not fitted on that image (``bench.calibrate --folds
+    --write`` writes them; none if the file is missing)."""
+    from openread.pipeline.calibrate import LogisticMap
+
+    path = Path(__file__).resolve().parent / "results" / "calibration_folds.json"
+    if not path.is_file():
+        return {}
+    payload = json.loads(path.read_text("utf-8"))
+    features = tuple(payload["features"])
+    maps = [LogisticMap(features, tuple(m["weights"]), float(m["bias"])) for m in payload["maps"]]
+    return {image: maps[fold] for image, fold in payload["images"].items()}
 
 
 # --- RapidOCR --------------------------------------------------------------------------------

@@ -85,3 +85,16 @@ def test_engines_read_the_sticky_note(sample_run: tuple[str, Any], engine: str) 
     assert result["sticky"]["matched"] >= 8  # RapidOCR gets 13 of 24 words exactly
     assert result["bow"]["hmean"] > 0.6
     assert result["cer"]["rate"] < 0.6
+
+
+def test_held_out_ece_is_reported_for_openread_only(sample_run: tuple[str, Any]) -> None:
+    """openread's icdar15 words carry their held-out confidences (the fold maps of
+    bench/results/calibration_folds.json); RapidOCR's have none."""
+    _, payload = sample_run
+    results = {(r["subset"], r["engine"]): r for r in payload["results"]}
+    held = results["icdar15", "openread"]["calibration_held_out"]
+    assert held is not None
+    assert sum(held["words"]) == sum(results["icdar15", "openread"]["calibration"]["words"])
+    assert 0.0 <= held["ece"] <= 1.0
+    assert results["icdar15", "rapidocr"]["calibration_held_out"] is None
+    assert results["azure_docs", "openread"]["calibration_held_out"] is None
