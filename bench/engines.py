@@ -22,7 +22,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -328,18 +328,30 @@ def _tessdata() -> str:
     raise RuntimeError("no tessdata with eng.traineddata found (apt-get install tesseract-ocr)")
 
 
-def _tess_items(api: Any, level: Any) -> Iterator[tuple[str, Polygon, float]]:
-    from tesserocr import iterate_level
-
-    for item in iterate_level(api.GetIterator(), level):
-        try:
-            text = item.GetUTF8Text(level)
-        except RuntimeError:  # an empty (non-text) element
+def _tess_tsv(tsv: str) -> tuple[list[tuple[str, Polygon, float]], list[tuple[str, Polygon]]]:
+    """Words (text, box, confidence) and lines (text, box) from Tesseract's TSV output, in
+    reading (logical) order. tesserocr's result iterator gives right-to-left words in visual
+    order and a right-to-left line as its first word only (``»هيلإ`` for a whole Arabic line
+    Tesseract reads right), so the anchor reads the TSV, which Tesseract writes as its CLI does."""
+    words: list[tuple[str, Polygon, float]] = []
+    lines: dict[tuple[str, ...], tuple[Polygon, list[str]]] = {}
+    for row in tsv.splitlines():
+        cells = row.split("\t")
+        if len(cells) < 12:
             continue
-        box = item.BoundingBox(level)
-        if box is None or not text.strip():
-            continue
-        yield " ".join(text.split()), _box(*box), float(item.Confidence(level)) / 100.0
+        level, key = cells[0], tuple(cells[1:5])
+        x, y, w, h = (float(v) for v in cells[6:10])
+        box = _box(x, y, x + w, y + h)
+        if level == "4":
+            lines[key] = (box, [])
+        elif level == "5":
+            text = " ".join(cells[11].split())
+            if not text or float(cells[10]) < 0:
+                continue
+            words.append((text, box, float(cells[10]) / 100.0))
+            if key in lines:
+                lines[key][1].append(text)
+    return words, [(" ".join(texts), box) for box, texts in lines.values() if texts]
 
 
 class TesseractEngine:
@@ -358,13 +370,14 @@ class TesseractEngine:
             self._apis[lang] = self._tesserocr.PyTessBaseAPI(path=self._path, lang=lang)
         return self._apis[lang]
 
-    def _ocr(self, api: Any, data: bytes, single_line: bool) -> tuple[list[Any], list[Any]]:
+    def _ocr(
+        self, api: Any, data: bytes, single_line: bool
+    ) -> tuple[list[tuple[str, Polygon, float]], list[tuple[str, Polygon]]]:
         psm = self._tesserocr.PSM.RAW_LINE if single_line else self._tesserocr.PSM.AUTO
         api.SetPageSegMode(psm)
         api.SetImage(decode_rgb(data))
         api.Recognize()
-        ril = self._tesserocr.RIL
-        return list(_tess_items(api, ril.WORD)), list(_tess_items(api, ril.TEXTLINE))
+        return _tess_tsv(api.GetTSVText(0))
 
     def run(self, image_path: Path, *, hint: PageHint | None = None) -> Prediction:
         hint = hint or PageHint()
@@ -373,7 +386,7 @@ class TesseractEngine:
         (words, lines), seconds = _timed(lambda: self._ocr(api, data, hint.single_line))
         return Prediction(
             tuple(PredWord(poly, text, conf) for text, poly, conf in words),
-            tuple(PredLine(poly, text) for text, poly, _ in lines),
+            tuple(PredLine(poly, text) for text, poly in lines),
             seconds,
         )
 

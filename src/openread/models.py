@@ -169,6 +169,9 @@ TESSDATA_MANIFEST: tuple[TessdataFile, ...] = (
         "eng", "7d4322bd2a7749724879683fc3912cb542f19906c83bcc1a52132556427170b2", 4_113_088
     ),
     TessdataFile(
+        "ara", "e3206d3dc87fd50c24a0fb9f01838615911d25168f4e64415244b67d2bb3e729", 1_432_056
+    ),
+    TessdataFile(
         "rus", "e16e5e036cce1d9ec2b00063cf8b54472625b9e14d893a169e2b0dedeb4df225", 3_861_738
     ),
     TessdataFile(

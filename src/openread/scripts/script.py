@@ -99,6 +99,7 @@ SCRIPTS: tuple[Script, ...] = (
         "Arab", "Arabic", "Arabic",
         ((0x600, 0x6FF), (0x750, 0x77F), (0x8A0, 0x8FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)),
         ("ar", "fa", "ur", "ps", "ug", "sd", "ckb", "prs"), rtl=True,
+        tesseract_language="ara",
     ),
     Script("Hebr", "Hebrew", "Hebrew", ((0x590, 0x5FF), (0xFB1D, 0xFB4F)), ("he", "yi"), rtl=True),
     Script("Deva", "Devanagari", "Devanagari", ((0x900, 0x97F), (0xA8E0, 0xA8FF)),

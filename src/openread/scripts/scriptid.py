@@ -32,7 +32,9 @@ with the Tesseract Greek model together with its companions, the Fraktur and Eng
 so the German or English words of a commentary line stay Latin), and that reading is kept when
 it is confident and Greek enough (``greek_reading``). Every line holding Greek letters is then
 spelled as Greek is (``greek.spell``: ``θ`` not the theta symbol, ``’`` for elision,
-precomposed capitals with breathings, Greek twins for Latin look-alikes inside Greek words).
+precomposed capitals with breathings, Greek twins for Latin look-alikes inside Greek words),
+and every line holding Arabic letters as Arabic is (``arabic.spell``: the comma the Tesseract
+models read as a closing guillemet).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from .. import parallel
 from ..pipeline import rows
 from ..pipeline.orient import LineCrop
 from ..pipeline.recognize import RecognizedLine
+from . import arabic as arabic_spelling
 from . import greek as greek_spelling
 from .script import SCRIPTS, Script, by_code, script_of_text
 from .tesseract import LATIN_MODEL, TesseractModels, TesseractReading
@@ -223,6 +226,10 @@ def identify(
         for i, line in enumerate(lines):
             if greek.share(line.text) > 0:
                 lines[i] = greek_spelling.spell(line)
+    arab = by_code("Arab")
+    for i, line in enumerate(lines):
+        if arab.share(line.text) > 0:
+            lines[i] = arabic_spelling.spell(line)
     for script in [s for s in search.page if s.code in _LOOKALIKE]:
         for i, candidate in enumerate(candidates):
             if i in replaced or label(candidate.line).script != "Latn":
