@@ -23,6 +23,9 @@ def test_guillemet_after_an_arabic_letter_is_the_comma() -> None:
     assert [(c.start, c.end) for c in spelled.chars] == [(c.start, c.end) for c in line.chars]
     # after a vowel sign (a combining mark) on an Arabic letter too
     assert spell(_line("حدّثنا» قال")).text == "حدّثنا، قال"
+    # read apart from its word: set against it
+    assert spell(_line("المزكي » أخبرنا")).text == "المزكي، أخبرنا"
+    assert spell(_line("المسلمين »")).text == "المسلمين،"
 
 
 def test_real_quotes_and_other_guillemets_stay() -> None:
@@ -30,5 +33,6 @@ def test_real_quotes_and_other_guillemets_stay() -> None:
     assert spell(quoted) is quoted  # an opening guillemet on the line: a real quotation
     assert spell(_line("1» 2")).text == "1» 2"  # not after an Arabic letter
     assert spell(_line("word» next")).text == "word» next"
+    assert spell(_line("وكان »ألف")).text == "وكان »ألف"  # attached to the next word
     plain = _line("وكان فيها أربعون ألف")
     assert spell(plain) is plain

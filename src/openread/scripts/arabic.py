@@ -13,7 +13,10 @@ rule, a fact about Arabic print rather than a guess about a particular book:
   leaves it alone.
   A quotation opened on the line before would be rewritten: the known cost of the rule.
 
-The rule maps one character to one, so every character keeps its place on the line.
+  Read apart from its word (``المزكي »``, a space between), it is the same comma, set
+  against the word as Arabic print sets it.
+
+A character keeps its place on the line (the space before a detached comma is dropped).
 """
 
 from __future__ import annotations
@@ -46,10 +49,19 @@ def spell(line: RecognizedLine) -> RecognizedLine:
     """``line`` with the Arabic punctuation rule applied (the same object when it does not)."""
     if _CLOSING not in line.text or _OPENING in line.text:
         return line
+    chars = line.chars
     out: list[Char] = []
     changed = False
-    for char in line.chars:
-        if char.text == _CLOSING and _after_arabic(out):
+    for k, char in enumerate(chars):
+        if char.text != _CLOSING:
+            out.append(char)
+            continue
+        following = chars[k + 1].text if k + 1 < len(chars) else " "
+        if _after_arabic(out):
+            out.append(dataclasses.replace(char, text=_COMMA))
+            changed = True
+        elif out and out[-1].text == " " and _after_arabic(out[:-1]) and following.isspace():
+            out.pop()  # a comma stands against its word: ``المزكي »`` is ``المزكي،``
             out.append(dataclasses.replace(char, text=_COMMA))
             changed = True
         else:
