@@ -256,10 +256,12 @@ def _read_rows(
     each near miss. A run joins pieces read in that script, short pieces with no letters, suspect
     pieces nobody could read and, for Cyrillic and Greek, short Latin look-alike pieces; it
     must hold a piece read in the script or an unread suspect (for a near miss: the suspect
-    it nearly read). A near miss's suspect that joins no run is read again whole."""
+    it nearly read, if no model read it since: a Greek line the Thai model nearly read is not
+    read again in Thai once the Greek model read it). A near miss's suspect that joins no run
+    is read again whole."""
     merged: list[RecognizedLine | None] = list(lines)
     scripts = [(s, unread) for s in search.page] + [
-        (s, set(near)) for s, near in search.near.items() if s not in search.page
+        (s, set(near) & unread) for s, near in search.near.items() if s not in search.page
     ]
     if not scripts:  # nothing found on the page (most Latin pages): no geometry to do
         return merged
@@ -282,7 +284,7 @@ def _read_rows(
                 return True
             if not (found and code == "Latn"):  # noqa: B023
                 return False
-            return script in _ROW_SCRIPTS or (script.code in _LOOKALIKE and _lookalike(line))  # noqa: B023
+            return script in _ROW_SCRIPTS or _lookalike(line)  # noqa: B023
 
         for run in rows.segments(quads, [joinable(i) for i in range(len(quads))]):
             if not any(anchor(i, line) for i in run if (line := merged[i]) is not None):
