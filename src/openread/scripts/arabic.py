@@ -57,11 +57,10 @@ def spell(line: RecognizedLine) -> RecognizedLine:
             out.append(char)
             continue
         following = chars[k + 1].text if k + 1 < len(chars) else " "
-        if _after_arabic(out):
-            out.append(dataclasses.replace(char, text=_COMMA))
-            changed = True
-        elif out and out[-1].text == " " and _after_arabic(out[:-1]) and following.isspace():
+        detached = bool(out) and out[-1].text == " " and following.isspace()
+        if detached and _after_arabic(out[:-1]):
             out.pop()  # a comma stands against its word: ``المزكي »`` is ``المزكي،``
+        if _after_arabic(out):
             out.append(dataclasses.replace(char, text=_COMMA))
             changed = True
         else:

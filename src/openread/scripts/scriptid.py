@@ -254,7 +254,8 @@ def _read_rows(
 ) -> list[RecognizedLine | None]:
     """Read runs of pieces on one row as one line, with each script found on the page and
     each near miss. A run joins pieces read in that script, short pieces with no letters, suspect
-    pieces nobody could read and, for Cyrillic and Greek, short Latin look-alike pieces; it
+    pieces nobody could read and short Latin look-alike pieces (PP-OCR reads a piece of an
+    Arabic verse as ``KG``; for Cyrillic, Latin pieces of any length); it
     must hold a piece read in the script or an unread suspect (for a near miss: the suspect
     it nearly read, if no model read it since: a Greek line the Thai model nearly read is not
     read again in Thai once the Greek model read it). A near miss's suspect that joins no run
@@ -321,7 +322,8 @@ def _latin_piece(line: RecognizedLine) -> bool:
 
 
 def _lookalike(line: RecognizedLine) -> bool:
-    """A short Latin reading (at most three letters) that could be Cyrillic or Greek."""
+    """A short Latin reading (at most three letters): a look-alike of Cyrillic or Greek
+    letters, or what PP-OCR makes of a piece in a script it does not read."""
     letters = [c for c in line.text if c.isalpha()]
     return 0 < len(letters) <= 3
 
