@@ -54,3 +54,32 @@ def test_train_resume_export_verify(tmp_path: Path) -> None:
     assert check["same_text"] == check["lines"]
     assert check["max_probability_difference"] < 1e-3
     assert record["sha256"] == handwriting.sha256(out)
+    # Going on from the export itself (as from the shipped reader once its checkpoint is lost):
+    # the weights load back exactly, the earlier runs are carried over, the new run is not a
+    # resume, and the held-out figures start from that reader's.
+    again = tmp_path / "again.onnx"
+    assert (
+        handwriting.main(
+            [
+                *common[:1],
+                str(tmp_path / "ckpt2"),
+                "--out",
+                str(again),
+                *common[4:],
+                "--steps",
+                "1",
+                "--init",
+                str(out),
+                "--mix",
+                "fr=1",
+            ]
+        )
+        == 0
+    )
+    went_on = json.loads(again.with_suffix(".json").read_text())
+    assert went_on["steps"] == 3
+    assert [r.get("from") for r in went_on["runs"]] == ["init", "init", None]
+    assert not went_on["runs"][2]["resumed"]
+    assert went_on["init"]["sha256"] == record["sha256"]
+    assert went_on["held_out_cer"]["init"] == record["held_out_cer"]["trained"]
+    assert went_on["config"]["mix"] == [["fr", 1.0]]

@@ -4,6 +4,8 @@
     bash scripts/system-deps --dev             # the handwriting and printed fonts rendered below
     python -m train.handwriting --minutes 60   # convert, fine-tune, checkpoint, export, verify
     python -m train.handwriting --minutes 60 --resume   # go on from the last checkpoint
+    python -m train.handwriting --minutes 60 --init src/openread/data/handwriting_rec.onnx
+                                               # go on from an exported reader (no checkpoint)
 
 One command does everything:
 
@@ -21,7 +23,10 @@ One command does everything:
    the normalised 0 to at least 320 px); batches are bucketed by width and capped in pixels;
    BatchNorm stays in eval mode and the first ``--freeze`` convolutions are frozen;
 3. **checkpoint** every few minutes outside the repository (``--checkpoints``, default
-   ``/work/ckpt/hw21``) and resume from it (``--resume``);
+   ``/work/ckpt/hw21``) and resume from it (``--resume``); where the checkpoint is lost,
+   ``--init`` goes on from an exported reader instead (its weights loaded back into the
+   converted graph exactly, its record's runs carried over; the optimizer starts afresh and
+   warms up again);
 4. **export** to ONNX (softmax put back, the dictionary copied into the metadata) and
    **verify** the export against PyTorch on held-out lines (probabilities and greedy text);
 5. record the data, seed, settings, losses and held-out CER next to the model
@@ -38,6 +43,7 @@ import hashlib
 import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -152,6 +158,63 @@ def convert(path: Path) -> tuple[Any, tuple[str, ...], dict[str, str]]:
     return onnx2torch_convert(_explicit_padding(model)), charset, metadata
 
 
+def load_exported(model: Any, path: Path) -> float:
+    """Put the weights of a reader exported by :func:`export` back into ``model`` (a fresh
+    :func:`convert` of the base recogniser), so that training goes on from the shipped reader
+    when its checkpoint is lost. The export keeps every parameter under its own name
+    (``inner.<name>``) except the three convolutions that ONNX export folds with the batch norm
+    after them: those take the folded weight and bias (the batch norm becomes ``x + bias``).
+    Returns the largest probability difference to the export itself on random inputs, and
+    refuses a mismatch (> 1e-3)."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    state = model.state_dict()
+    loaded = {k: torch.from_numpy(init["inner." + k].copy()) for k in state if "inner." + k in init}
+    folded = [
+        (init[n.input[1]], init[n.input[2]])
+        for n in graph.node
+        if n.op_type == "Conv" and not n.input[1].startswith("inner.") and len(n.input) > 2
+    ]
+    pairs = []
+    for node in model.graph.nodes:
+        if node.op == "call_module" and isinstance(
+            model.get_submodule(node.target), torch.nn.BatchNorm2d
+        ):
+            conv = node.args[0]
+            if conv.op != "call_module" or not isinstance(
+                model.get_submodule(conv.target), torch.nn.Conv2d
+            ):
+                raise ValueError(f"{node.target} does not follow a convolution")
+            pairs.append((str(conv.target), str(node.target)))
+    if len(pairs) != len(folded):
+        raise ValueError(f"{len(folded)} folded convolutions for {len(pairs)} conv+bn pairs")
+    for (conv, bn), (weight, bias) in zip(pairs, folded, strict=True):
+        norm = model.get_submodule(bn)
+        loaded[f"{conv}.weight"] = torch.from_numpy(weight.copy())
+        if f"{conv}.bias" in state:
+            loaded[f"{conv}.bias"] = torch.zeros_like(state[f"{conv}.bias"])
+        loaded[f"{bn}.weight"] = torch.ones_like(state[f"{bn}.weight"])
+        loaded[f"{bn}.bias"] = torch.from_numpy(bias.copy())
+        loaded[f"{bn}.running_mean"] = torch.zeros_like(state[f"{bn}.running_mean"])
+        loaded[f"{bn}.running_var"] = torch.full_like(state[f"{bn}.running_var"], 1 - norm.eps)
+    model.load_state_dict({**state, **loaded})
+    model.eval()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (2, 3, HEIGHT, 400)))
+    with torch.no_grad():
+        mine = torch.softmax(model(x.float()), dim=2).numpy()
+    theirs = session.run(None, {"x": x.float().numpy()})[0]
+    diff = float(np.abs(mine - theirs).max())
+    if diff > 1e-3:
+        raise ValueError(f"{path}: the loaded weights differ from the export ({diff:.2e})")
+    return diff
+
+
 def conv_parameters(module: Any) -> list[list[Any]]:
     """The parameters of each convolution, in graph order."""
     import torch
@@ -192,7 +255,7 @@ def french_lines() -> list[tuple[str, str]]:
 def slant(grey: npt.NDArray[np.uint8], shear: float) -> npt.NDArray[np.uint8]:
     """Shear a dark-on-white line horizontally (positive: leaning right), widening it."""
     h, w = grey.shape
-    extra = int(math.ceil(abs(shear) * h))
+    extra = math.ceil(abs(shear) * h)
     matrix = np.float32([[1, -shear, shear * h if shear > 0 else 0.0], [0, 1, 0]])
     return np.asarray(
         cv2.warpAffine(
@@ -233,7 +296,7 @@ def hand_geometry(grey: npt.NDArray[np.uint8], rng: random.Random, strength: flo
     if rng.random() < 0.6 * strength + 0.2:
         grey = slant(grey, rng.uniform(-0.35, 0.35) * strength)
     r = rng.random()
-    k = max(2, int(round(h / 24)))
+    k = max(2, round(h / 24))
     if r < 0.2:
         grey = cv2.erode(grey, np.ones((k, k), np.uint8))  # thicker ink
     elif r < 0.35:
@@ -418,11 +481,8 @@ def batches(lines: Sequence[Line], config: Config) -> list[list[int]]:
     current: list[int] = []
     for i in order:
         wide = max(MIN_WIDTH, widths[i])
-        if (
-            current
-            and (len(current) + 1) * wide > config.max_pixels
-            or len(current) >= config.batch
-        ):
+        full = bool(current) and (len(current) + 1) * wide > config.max_pixels
+        if full or len(current) >= config.batch:
             groups.append(current)
             current = []
         current.append(i)
@@ -449,9 +509,9 @@ def greedy(probabilities: npt.NDArray[np.float32], frames: int, charset: Sequenc
     best = probabilities[:frames].argmax(axis=1)
     out = []
     previous = -1
-    for k in best:
-        k = int(k)
-        if k != previous and k != 0 and k < len(charset):
+    for symbol in best:
+        k = int(symbol)
+        if k not in {previous, 0} and k < len(charset):
             out.append(charset[k])
         previous = k
     return " ".join("".join(out).split())
@@ -632,7 +692,7 @@ class State:
 
 
 def save_checkpoint(
-    path: Path, model: Any, optimizer: Any, state: State, rng: random.Random, config: Config
+    path: Path, *, model: Any, optimizer: Any, state: State, rng: random.Random, config: Config
 ) -> None:
     import torch
 
@@ -655,6 +715,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     config = Config(
+        mix=args.mix,
         seed=args.seed,
         lr=args.lr,
         freeze=args.freeze,
@@ -666,8 +727,21 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     )
     torch.set_num_threads(args.threads)
     torch.manual_seed(config.seed)
-    source = shipped_recognizer()
-    model, charset, metadata = convert(source)
+    base = shipped_recognizer()
+    source = base
+    earlier: dict[str, Any] = {}
+    if args.init is not None:
+        # Go on from an exported reader (the shipped one, when its checkpoint is lost): a copy,
+        # since --out may be the same file, and the record of its earlier runs.
+        args.checkpoints.mkdir(parents=True, exist_ok=True)
+        source = args.checkpoints / "init.onnx"
+        shutil.copyfile(args.init, source)
+        if args.init.with_suffix(".json").is_file():
+            earlier = json.loads(args.init.with_suffix(".json").read_text())
+    model, charset, metadata = convert(base)
+    if args.init is not None:
+        diff = load_exported(model, source)
+        print(f"started from {args.init} (max probability difference {diff:.1e})", flush=True)
     index = {c: i for i, c in enumerate(charset) if c}
     dev, held = dev_sets(config, index)
     model.eval()  # BatchNorm statistics stay those of PP-OCRv6
@@ -679,8 +753,17 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     rng = random.Random(config.seed)
     state = State()
+    if earlier:
+        state = State(
+            step=int(earlier["steps"]),
+            seconds=float(earlier["train_seconds"]),
+            samples=dict(earlier["samples"]),
+            losses=[(int(a), float(b)) for a, b in earlier["losses"]],
+            runs=[{**r, "from": "init"} for r in earlier["runs"]],
+        )
     checkpoint = args.checkpoints / "last.pt"
-    if args.resume and checkpoint.is_file():
+    resumed = bool(args.resume and checkpoint.is_file())
+    if resumed:
         saved = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -703,6 +786,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     run_start = time.monotonic()
     last_save = run_start
     first_step = state.step
+    warm_from = 0 if resumed else first_step
     pool: list[Line] = []
     queue: list[list[int]] = []
     window: list[float] = []
@@ -719,8 +803,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         lr = config.lr * (
             config.min_lr + (1 - config.min_lr) * 0.5 * (1 + math.cos(math.pi * fraction))
         )
-        if state.step < config.warmup:
-            lr *= (state.step + 1) / config.warmup
+        if state.step - warm_from < config.warmup:  # a fresh optimizer warms up
+            lr *= (state.step - warm_from + 1) / config.warmup
         for g in optimizer.param_groups:
             g["lr"] = lr
         batch, widths = tensor_batch(group)
@@ -753,7 +837,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         if time.monotonic() - last_save >= config.checkpoint_minutes * 60:
             state.seconds += time.monotonic() - last_save
             last_save = time.monotonic()
-            save_checkpoint(checkpoint, model, optimizer, state, rng, config)
+            save_checkpoint(
+                checkpoint, model=model, optimizer=optimizer, state=state, rng=rng, config=config
+            )
             print(f"checkpoint {checkpoint} at step {state.step}", flush=True)
     state.seconds += time.monotonic() - last_save
     state.runs.append(
@@ -764,7 +850,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             "threads": args.threads,
         }
     )
-    save_checkpoint(checkpoint, model, optimizer, state, rng, config)
+    save_checkpoint(
+        checkpoint, model=model, optimizer=optimizer, state=state, rng=rng, config=config
+    )
     print(
         f"trained {state.step - first_step} steps in {time.monotonic() - run_start:.0f} s; "
         f"checkpoint {checkpoint}",
@@ -777,7 +865,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"the export differs from PyTorch: {check}")
     baseline = evaluate_onnx(source, dev, charset)
     after = evaluate_onnx(args.out, dev, charset)
-    print(f"held-out CER (greedy, onnxruntime): shipped {baseline} -> trained {after}", flush=True)
+    print(f"held-out CER (greedy, onnxruntime): before {baseline} -> trained {after}", flush=True)
     import onnx
     import onnx2torch
 
@@ -785,7 +873,17 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.out.name,
         "sha256": sha256(args.out),
         "size": args.out.stat().st_size,
-        "base": {"file": "rapidocr/models/PP-OCRv6_rec_small.onnx", "sha256": sha256(source)},
+        "base": {"file": "rapidocr/models/PP-OCRv6_rec_small.onnx", "sha256": sha256(base)},
+        "init": (
+            {
+                "file": str(args.init),
+                "sha256": sha256(source),
+                "command": earlier.get("command", "?"),
+                "held_out_cer": earlier.get("held_out_cer", {}),
+            }
+            if args.init is not None
+            else None
+        ),
         "command": "python -m train.handwriting " + " ".join(args.argv),
         "config": asdict(config),
         "data": {
@@ -803,7 +901,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "runs": state.runs,
         "losses": state.losses,
         "held_out_cer": {
-            "shipped": baseline,
+            "shipped" if args.init is None else "init": baseline,
             "trained": after,
             "lines": {k: len(v) for k, v in dev.items()},
         },
@@ -818,6 +916,17 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     args.record.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {args.out} and {args.record}", flush=True)
     return record
+
+
+def parse_mix(text: str) -> tuple[tuple[str, float], ...]:
+    """``fr=0.6,en=0.15,print=0.25`` -> the weights of the training sources."""
+    out = []
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        if name not in ("fr", "en", "print"):
+            raise argparse.ArgumentTypeError(f"unknown source {name!r} (fr, en, print)")
+        out.append((name, float(weight)))
+    return tuple(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -851,6 +960,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--holdout", type=int, default=Config.holdout)
     parser.add_argument("--dev-lines", type=int, default=Config.print_dev)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this exported reader (e.g. the shipped one) instead of PP-OCRv6 small; "
+        "its .json record is carried over",
+    )
+    parser.add_argument(
+        "--mix",
+        type=parse_mix,
+        default=Config.mix,
+        help="source weights, e.g. fr=0.6,en=0.15,print=0.25",
+    )
     args = parser.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     if args.record is None:
