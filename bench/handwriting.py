@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from openread.models import ModelStore
-from openread.pipeline import recognize, style
+from openread.pipeline import handwriting, recognize, style
 from openread.pipeline.decode import load_image
 from openread.pipeline.orient import LineCrop
 from openread.settings import ImageLimits
@@ -62,8 +62,13 @@ def _norm(text: str) -> str:
 
 
 def read_subset(
-    store: ModelStore, data: Path, name: str, limit: int | None
+    store: ModelStore,
+    data: Path,
+    name: str,
+    limit: int | None,
+    options: handwriting.HandwritingOptions | None = None,
 ) -> tuple[list[Region], float, float]:
+    options = options or handwriting.HandwritingOptions()
     regions: list[Region] = []
     old_s = new_s = 0.0
     assert store.handwriting is not None
@@ -81,7 +86,7 @@ def read_subset(
         old = recognize.recognize(store, line_crops)
         old_s += time.perf_counter() - started
         started = time.perf_counter()
-        new = recognize.recognize(store, line_crops, recognizer=store.handwriting)
+        new = handwriting.read(store, line_crops, options)
         new_s += time.perf_counter() - started
         probabilities = style.probabilities(store.style, crops)
         for truth, o, n, p in zip(truths, old, new, probabilities, strict=True):
@@ -114,7 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--subsets", default=",".join(SUBSETS))
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--widths",
+        default=",".join(f"{w:g}" for w in handwriting.HandwritingOptions().widths),
+        help="widths the handwriting reader reads each crop at (the pipeline's default)",
+    )
     args = parser.parse_args(argv)
+    options = handwriting.HandwritingOptions(widths=tuple(float(w) for w in args.widths.split(",")))
     store = ModelStore.load(args.threads, scripts=False)
     head = " | ".join(f"routed m={m:g}" if m > -1 else "routed, always" for m in MARGINS)
     print(
@@ -123,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("|" + " --- |" * (9 + len(MARGINS) - 1))
     for name in args.subsets.split(","):
-        regions, old_s, new_s = read_subset(store, args.data, name, args.limit)
+        regions, old_s, new_s = read_subset(store, args.data, name, args.limit, options)
         if not regions:
             continue
         n = len(regions)

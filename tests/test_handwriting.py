@@ -145,3 +145,27 @@ def test_engine_routes_handwriting_and_leaves_print(
 def test_setting_turns_the_reader_off() -> None:
     assert Settings.from_env({"OPENREAD_HANDWRITING": "false"}).handwriting is False
     assert Settings.from_env({}).handwriting is True
+
+
+def test_widths_must_be_sane_factors() -> None:
+    with pytest.raises(ValueError, match="widths"):
+        handwriting.HandwritingOptions(widths=())
+    with pytest.raises(ValueError, match="widths"):
+        handwriting.HandwritingOptions(widths=(1.0, 9.0))
+
+
+@pytest.mark.evaldata
+def test_each_line_keeps_its_most_confident_width(store: ModelStore, eval_data: Path) -> None:
+    crops = _crops(eval_data / "handwriting_en")[0][:6]
+    one = handwriting.read(store, crops, handwriting.HandwritingOptions(widths=(1.0,)))
+    wide = handwriting.read(store, crops, handwriting.HandwritingOptions(widths=(1.5,)))
+    both = handwriting.read(store, crops, handwriting.HandwritingOptions(widths=(1.0, 1.5)))
+    plain = recognize.recognize(store, crops, recognizer=store.handwriting)
+    assert [(x.text, x.confidence) for x in one] == [(x.text, x.confidence) for x in plain]
+    for a, b, best, crop in zip(one, wide, both, crops, strict=True):
+        assert best.text == (b.text if b.confidence > a.confidence else a.text)
+        assert best.confidence == max(a.confidence, b.confidence)
+        # positions are fractions of the crop, and the line keeps the crop's own aspect
+        assert best.aspect == pytest.approx(crop.pixels.shape[1] / crop.pixels.shape[0])
+        assert all(0.0 <= c.start <= c.end <= 1.0 for c in best.chars)
+    assert any(a.text != b.text for a, b in zip(one, wide, strict=True))
