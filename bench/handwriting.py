@@ -2,6 +2,7 @@
 ground-truth regions of the eval-data, side by side on the same crops.
 
     python -m bench.handwriting [--data DIR] [--subsets a,b] [--limit N] [--threads N]
+                                [--widths 1.0,1.5] [--below 0.95]
 
 Every ground-truth region that is not don't-care (the bounding box of its polygon; the
 one-line images whole) is read by both recognisers with the service's decoding (lexicon
@@ -9,7 +10,9 @@ correction included), and classified by the style stage. Per subset: regions, ch
 CER of PP-OCRv6 small, of the handwriting reader, of the combination rules
 ``pipeline.handwriting`` can use (the handwriting reader on the regions the style stage calls
 handwriting, taking its reading always or only when it is at least ``margin`` more
-confident), the share routed, and the reading time of both readers on the same crops (one
+confident; the engine's rule also reads again only lines PP-OCRv6 small read below
+``--below``, the pipeline's ``HandwritingOptions.below``), the share styled handwriting, the
+share the engine reads again, and the reading time of both readers on the same crops (one
 thread, interleaved). The eval-data is for evaluation only: nothing here feeds training
 (``train/handwriting.py``).
 """
@@ -101,11 +104,14 @@ def cer(pairs: Sequence[tuple[str, str]]) -> float:
     return total.rate
 
 
-def combined(regions: Sequence[Region], margin: float) -> float:
+def combined(regions: Sequence[Region], margin: float, below: float = 1.01) -> float:
+    """CER when the reader's reading replaces the small one's on the regions styled
+    handwriting that the small one read below ``below`` (the engine's rule at ``margin``)."""
     pairs = []
     for r in regions:
         take = (
             r.handwriting
+            and r.old.confidence < below
             and recognize.kept(r.new)
             and r.new.confidence >= r.old.confidence + margin
         )
@@ -124,15 +130,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=",".join(f"{w:g}" for w in handwriting.HandwritingOptions().widths),
         help="widths the handwriting reader reads each crop at (the pipeline's default)",
     )
+    parser.add_argument(
+        "--below",
+        type=float,
+        default=handwriting.HandwritingOptions().below,
+        help="lines PP-OCRv6 small read at least this confidently are not read again",
+    )
     args = parser.parse_args(argv)
-    options = handwriting.HandwritingOptions(widths=tuple(float(w) for w in args.widths.split(",")))
+    options = handwriting.HandwritingOptions(
+        widths=tuple(float(w) for w in args.widths.split(",")), below=args.below
+    )
     store = ModelStore.load(args.threads, scripts=False)
     head = " | ".join(f"routed m={m:g}" if m > -1 else "routed, always" for m in MARGINS)
     print(
         f"| subset | regions | chars | CER small | CER handwriting reader | {head} "
-        "| routed share | ms/region small | ms/region hw |"
+        f"| engine rule (m=0, below {args.below:g}) | styled handwriting | read again "
+        "| ms/region small | ms/region hw |"
     )
-    print("|" + " --- |" * (9 + len(MARGINS) - 1))
+    print("|" + " --- |" * (11 + len(MARGINS) - 1))
     for name in args.subsets.split(","):
         regions, old_s, new_s = read_subset(store, args.data, name, args.limit, options)
         if not regions:
@@ -141,9 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         chars = sum(len(r.truth) for r in regions)
         rules = " | ".join(f"{combined(regions, m):.3f}" for m in MARGINS)
         routed = sum(r.handwriting for r in regions) / n
+        again = sum(r.handwriting and r.old.confidence < args.below for r in regions) / n
+        engine = combined(regions, options.margin, args.below)
         print(
             f"| {name} | {n} | {chars} | {cer([(r.old.text, r.truth) for r in regions]):.3f} | "
-            f"{cer([(r.new.text, r.truth) for r in regions]):.3f} | {rules} | {routed:.2f} | "
+            f"{cer([(r.new.text, r.truth) for r in regions]):.3f} | {rules} | {engine:.3f} | "
+            f"{routed:.2f} | {again:.2f} | "
             f"{old_s * 1000 / n:.1f} | {new_s * 1000 / n:.1f} |",
             flush=True,
         )

@@ -43,8 +43,13 @@ def test_shipped_reader_matches_the_manifest(store: ModelStore) -> None:
 def test_only_latin_handwriting_is_routed() -> None:
     quad = np.zeros((4, 2), dtype=np.float32)
     hand, other = Appearance("handwriting", 0.9), Appearance("other", 0.9)
-    base = recognize.RecognizedLine(quad, (), 1.0, script="Latn")
+    doubt = (recognize.Char("a", 0.1, 0.2, 0.8), recognize.Char("b", 0.3, 0.4, 0.9))
+    base = recognize.RecognizedLine(quad, doubt, 4.0, script="Latn")
     assert handwriting.routed(dataclasses.replace(base, appearance=hand))
+    sure_chars = (recognize.Char("a", 0.1, 0.2, 0.96), recognize.Char("b", 0.3, 0.4, 0.98))
+    sure = dataclasses.replace(base, appearance=hand, chars=sure_chars)
+    assert not handwriting.routed(sure)  # PP-OCRv6 small is sure of it: not read again
+    assert handwriting.routed(sure, handwriting.HandwritingOptions(below=1.01))
     assert not handwriting.routed(dataclasses.replace(base, appearance=other))
     assert not handwriting.routed(base)  # not classified
     assert not handwriting.routed(dataclasses.replace(base, appearance=hand, script="Cyrl"))
@@ -152,6 +157,8 @@ def test_widths_must_be_sane_factors() -> None:
         handwriting.HandwritingOptions(widths=())
     with pytest.raises(ValueError, match="widths"):
         handwriting.HandwritingOptions(widths=(1.0, 9.0))
+    with pytest.raises(ValueError, match="below"):
+        handwriting.HandwritingOptions(below=0.0)
 
 
 @pytest.mark.evaldata
