@@ -40,12 +40,12 @@ class HandwritingOptions:
     routed line). A line it reads at 0.95 or more is nearly always right. The new reading could
     only replace it by being as confident, and the lines routed that way are mostly printed ones
     the style stage took for handwriting. Measured with ``python -m bench.handwriting`` on the
-    eval-data's 2,605 ground-truth regions (493 of them styled handwriting). handwriting_fr, handwriting_en,
-    the sticky note and icdar15 read the same text as with every routed line read again, funsd
-    moved 0.0183 -> 0.0182 and sroie 0.1512 -> 0.1515 (one region). The share of routed lines
-    read again fell to 0.16 on funsd, 0.02 on sroie and 0.20 on icdar15, and stayed at 0.99 and
-    0.97 on the two handwriting subsets (0.9 would have cut handwriting_fr to 0.86 and moved its
-    CER)."""
+    eval-data's 2,605 ground-truth regions (493 of them styled handwriting): handwriting_fr,
+    handwriting_en, the sticky note and icdar15 read the same text as with every routed line
+    read again, funsd moved 0.0183 -> 0.0182 and sroie 0.1512 -> 0.1515 (one region). The
+    share of routed lines read again fell to 0.16 on funsd, 0.02 on sroie and 0.20 on icdar15,
+    and stayed at 0.99 and 0.97 on the two handwriting subsets (0.9 would have cut
+    handwriting_fr to 0.86 and moved its CER)."""
     widths: tuple[float, ...] = (1.0,)
     """Each routed crop is read at each of these widths (1.5: widened 1.5x) and the most
     confident reading is kept. Handwriting packs more letters into a line's height than print,
