@@ -21,13 +21,11 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from openread.models import RECOGNIZER, resolve
-from openread.parallel import session_options
+from openread.models import RECOGNIZER, OnnxModel
 from openread.pipeline.recognize import RecognizeOptions
 
 BATCHES = (1, 2, 3, 6, 12, 24)
@@ -49,17 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--widths", default="320,640", help="crop widths after resizing, px")
     args = parser.parse_args(argv)
-    import onnxruntime as ort
-
-    path = str(resolve(RECOGNIZER))
-
-    def session(threads: int) -> Any:
-        return ort.InferenceSession(
-            path, sess_options=session_options(threads), providers=["CPUExecutionProvider"]
-        )
-
-    shared, one_a, one_b = session(args.threads), session(1), session(1)
-    name = shared.get_inputs()[0].name
+    shared = OnnxModel(RECOGNIZER, args.threads)
+    one_a, one_b = OnnxModel(RECOGNIZER, 1), OnnxModel(RECOGNIZER, 1)
     rng = np.random.default_rng(0)
     height = RecognizeOptions().height
     per_request = RecognizeOptions().batch_size
@@ -71,15 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"recogniser {RECOGNIZER.path}, {args.threads} threads, {os.cpu_count()} CPUs")
     print()
 
-    def run(sess: Any, batch: npt.NDArray[np.float32]) -> None:
-        sess.run(None, {name: batch})
+    def run(model: OnnxModel, batch: npt.NDArray[np.float32]) -> None:
+        model.run(batch)
 
     def in_turn(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> None:
         run(shared, a)
         run(shared, b)
 
     def concurrent(
-        first: Any, second: Any, a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]
+        first: OnnxModel,
+        second: OnnxModel,
+        a: npt.NDArray[np.float32],
+        b: npt.NDArray[np.float32],
     ) -> None:
         threads = [
             threading.Thread(target=run, args=(first, a)),

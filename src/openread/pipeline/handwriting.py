@@ -51,10 +51,11 @@ class HandwritingOptions:
     confident reading is kept. Handwriting packs more letters into a line's height than print,
     and the recogniser sees a line in 8-pixel columns, so a dense cursive line may read better
     widened. On the 200 held-out French lines of the train-data (never trained on, not the
-    eval-data) the CER was 1x 0.240, 1.25x 0.210, 1.5x 0.205, 1.75x 0.213, 2x 0.227, and the
-    better of 1x and 1.5x 0.201. On the eval-data's pages the better of (1.0, 1.5) was mixed
-    (handwriting_fr 0.403 -> 0.413, handwriting_en 0.544 -> 0.537) for 2.3x the reader's time,
-    so the default reads once (README, "Handwriting reader")."""
+    eval-data; ``python -m train.heldout``) the CER was 1x 0.241, 1.25x 0.209, 1.5x 0.206,
+    1.75x 0.211, 2x 0.228, and the better of 1x and 1.5x 0.202. On the eval-data's pages the
+    better of (1.0, 1.5) was mixed (handwriting_fr 0.403 -> 0.413, handwriting_en 0.544 ->
+    0.537) for 2.3x the reader's time, so the default reads once (README, "Handwriting
+    reader")."""
 
     def __post_init__(self) -> None:
         if not self.widths or not all(0.5 <= w <= 4.0 for w in self.widths):
@@ -86,17 +87,19 @@ def read(
     if models.handwriting is None:
         raise ValueError("the store has no handwriting reader")
     recognize_options = recognize_options or RecognizeOptions()
-    best: list[RecognizedLine] = []
-    for k, factor in enumerate(options.widths):
-        widened = [_widen(crop, factor) for crop in crops]
-        lines = recognize(models, widened, recognize_options, recognizer=models.handwriting)
-        if k == 0:
-            best = list(lines)
-        else:
-            best = [
-                new if new.confidence > old.confidence else old
-                for old, new in zip(best, lines, strict=True)
-            ]
+    readings = [
+        recognize(
+            models,
+            [_widen(crop, factor) for crop in crops],
+            recognize_options,
+            recognizer=models.handwriting,
+        )
+        for factor in options.widths
+    ]
+    best = [
+        max(candidates, key=lambda line: line.confidence)
+        for candidates in zip(*readings, strict=True)
+    ]
     return tuple(
         dataclasses.replace(line, aspect=crop.pixels.shape[1] / max(1, crop.pixels.shape[0]))
         for line, crop in zip(best, crops, strict=True)
