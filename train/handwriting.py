@@ -570,8 +570,9 @@ def read_torch(model: Any, lines: Sequence[Line], charset: Sequence[str]) -> lis
     return texts
 
 
-def dev_sets(config: Config, index: dict[str, int]) -> tuple[dict[str, list[Line]], set[int]]:
-    """Held-out French lines and rendered hand/print lines with their own seeds."""
+def held_out_french(config: Config, index: dict[str, int]) -> tuple[list[Line], set[int]]:
+    """The ``config.holdout`` French lines never trained on (their own seed), and the
+    indices of all held-out lines in ``french_lines()``."""
     lines = french_lines()
     rng = random.Random(config.seed + 1)
     held = set(rng.sample(range(len(lines)), config.holdout))
@@ -581,6 +582,12 @@ def dev_sets(config: Config, index: dict[str, int]) -> tuple[dict[str, list[Line
         grey = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
         if grey is not None and in_charset(text, index):
             fr.append(Line("fr", in_charset(text, index), cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)))
+    return fr, held
+
+
+def dev_sets(config: Config, index: dict[str, int]) -> tuple[dict[str, list[Line]], set[int]]:
+    """Held-out French lines and rendered hand/print lines with their own seeds."""
+    fr, held = held_out_french(config, index)
     mix = Mix(
         dataclasses_replace(config, mix=(("en", 1.0),)), index, random.Random(config.seed + 2), held
     )
