@@ -8,7 +8,10 @@ trained on, and not the eval-data). Each ``--widths`` option is one row: the lin
 ``pipeline.handwriting.read`` with ``HandwritingOptions(widths=...)`` (the lexicon
 correction included, as in the service; several widths: the most confident reading kept).
 The ``greedy`` row is the export read without the lexicon, as ``train.handwriting`` scores
-it. Only onnxruntime and the service's code are needed (no torch).
+it. The last two rows are the engine's rule (``pipeline.handwriting.reread``): PP-OCRv6 small
+reads every line, and the reader's reading replaces it when it is kept and at least as
+confident, on every line or only on the lines small read below ``HandwritingOptions.below``.
+Only onnxruntime and the service's code are needed (no torch).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from openread.models import HANDWRITING_RECOGNIZER, ModelStore, resolve
-from openread.pipeline import handwriting
+from openread.pipeline import handwriting, recognize
 from openread.pipeline.orient import LineCrop
 from train.handwriting import Config, cer, held_out_french, read_onnx
 
@@ -48,6 +51,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = handwriting.HandwritingOptions(widths=tuple(float(w) for w in row.split(",")))
         texts = [" ".join(x.text.split()) for x in handwriting.read(store, crops, options)]
         print(f"| widths {row} | {cer(list(zip(texts, truths, strict=True))):.4f} |", flush=True)
+    small = recognize.recognize(store, crops)
+    again = handwriting.read(store, crops)
+    below = handwriting.HandwritingOptions().below
+    for gate, label in ((1.01, "every line"), (below, f"lines small read below {below:g}")):
+        chosen = [
+            new
+            if old.confidence < gate and recognize.kept(new) and new.confidence >= old.confidence
+            else old
+            for old, new in zip(small, again, strict=True)
+        ]
+        count = sum(old.confidence < gate for old in small)
+        texts = [" ".join(x.text.split()) for x in chosen]
+        print(
+            f"| engine rule, {label} ({count} read again) "
+            f"| {cer(list(zip(texts, truths, strict=True))):.4f} |"
+        )
     return 0
 
 
